@@ -1,0 +1,34 @@
+"""JSON encoding of payloads (inputs, outputs, event data) as they cross into Rust."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+_encoder = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
+_decode = json.JSONDecoder().decode
+
+
+def encode(value: Any, what: str) -> str:
+    """JSON text of ``value``; ``what`` names the payload in the error message.
+
+    Raises TypeError for values JSON cannot represent (naming their type) and
+    ValueError for NaN/Infinity, circular references and nesting too deep to encode.
+    """
+    try:
+        return _encoder.encode(value)
+    except TypeError as e:
+        raise TypeError(f"{what} cannot be encoded as JSON: {e}") from None
+    except RecursionError:
+        raise ValueError(f"{what} is nested too deeply to encode as JSON") from None
+    except ValueError as e:
+        raise ValueError(f"{what} cannot be encoded as JSON: {e}") from None
+
+
+def decode(text: str) -> Any:
+    """The value of JSON ``text``; text that is not JSON (from a non-SDK producer) is
+    returned as the string itself."""
+    try:
+        return _decode(text)
+    except (ValueError, RecursionError):
+        return text

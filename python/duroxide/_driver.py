@@ -1,0 +1,200 @@
+"""The Python half of the step protocol: runs orchestration generators and activities
+for the Rust engine (see ``OrchestrationStepper`` / ``ActivityInvoker`` in the UDL and
+docs/architecture.md).
+
+These callbacks run on Rust threads and must never raise: every failure of user code
+becomes a failed step or a failed activity with a message that says what went wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+from typing import Any, Callable, Dict, Optional
+
+from . import errors
+from ._codec import decode, encode
+from ._native import gen
+from .context import ActivityContext, OrchestrationContext
+from .tasks import AllTask, RaceTask, Task
+
+log = logging.getLogger("duroxide")
+
+OrchestrationLookup = Callable[[str, str], Optional[Callable[..., Any]]]
+ActivityLookup = Callable[[str], Optional[Callable[..., Any]]]
+
+_VALUE, _ERROR, _COMPOSITE = 0, 1, 2
+_NONE_RESULT_KINDS = ("timer", "start_orchestration")
+_EVENT_KINDS = ("wait", "dequeue")
+
+
+def describe(exc: BaseException) -> str:
+    """The message a failure carries: the exception's text, or its type when it has none."""
+    text = str(exc)
+    return text if text else type(exc).__name__
+
+
+def _step_fail(message: str) -> str:
+    return json.dumps({"fail": message})
+
+
+def _task_error(task: Task, message: str) -> errors.TaskFailedError:
+    if task.kind == "activity":
+        return errors.ActivityFailedError(message)
+    if task.kind == "sub_orchestration":
+        return errors.SubOrchestrationFailedError(message)
+    return errors.TaskFailedError(message)
+
+
+def _shape(task: Task, node: Dict[str, Any], in_composite: bool) -> Any:
+    """The value a composite outcome tree gives ``task`` (DECISIONS.md 1-2); raises the
+    task's exception when it failed."""
+    if "e" in node:
+        raise _task_error(task, node["e"])
+    if isinstance(task, AllTask):
+        values, first_error = [], None
+        for child, child_node in zip(task.children, node["all"]):
+            try:
+                values.append(_shape(child, child_node, True))
+            except errors.TaskFailedError as e:
+                values.append(e)
+                first_error = first_error or e
+        if first_error is not None and not task.return_exceptions:
+            raise first_error
+        return values
+    if isinstance(task, RaceTask):
+        index = node["race"]
+        return {"index": index, "value": _shape(task.children[index], node["of"], True)}
+    value = node["v"]
+    if not in_composite:
+        return value
+    if task.kind in _NONE_RESULT_KINDS:
+        return {"ok": None}
+    if task.kind in _EVENT_KINDS:
+        return {"ok": value}
+    return value
+
+
+class _Live:
+    """A generator suspended at a yield, waiting for the outcome of ``pending``."""
+
+    __slots__ = ("gen", "name", "pending")
+
+    def __init__(self, gen_: Any, name: str) -> None:
+        self.gen = gen_
+        self.name = name
+        self.pending: Optional[Task] = None
+
+
+class Stepper(gen.OrchestrationStepper):
+    """Creates and advances orchestration generators on behalf of the Rust driver."""
+
+    def __init__(self, lookup: OrchestrationLookup) -> None:
+        self._lookup = lookup
+        self._live: Dict[int, _Live] = {}
+
+    def start(self, generator_id: int, ctx: "gen.OrchestrationContext", info: "gen.OrchestrationInfo", input: str) -> str:
+        name = f"{info.orchestration_name}@{info.orchestration_version}"
+        fn = self._lookup(info.orchestration_name, info.orchestration_version)
+        if fn is None:
+            return _step_fail(f"orchestration {name!r} is not registered in this process")
+        try:
+            result = fn(OrchestrationContext(ctx, info), decode(input))
+        except BaseException as e:  # noqa: B036 - user code must never escape into Rust
+            return self._failed(name, e)
+        if inspect.isgenerator(result):
+            return self._advance(generator_id, _Live(result, name), None, None)
+        return self._returned(name, result)
+
+    def resume(self, generator_id: int, outcome_kind: int, payload: str) -> str:
+        live = self._live.get(generator_id)
+        if live is None or live.pending is None:
+            return _step_fail(f"internal error: generator {generator_id} is unknown to the driver")
+        task = live.pending
+        if outcome_kind == _VALUE:
+            value = None if task.kind in _NONE_RESULT_KINDS else decode(payload)
+            return self._advance(generator_id, live, value, None)
+        if outcome_kind == _ERROR:
+            return self._advance(generator_id, live, None, _task_error(task, payload))
+        try:
+            value = _shape(task, json.loads(payload), False)
+        except errors.TaskFailedError as e:
+            return self._advance(generator_id, live, None, e)
+        return self._advance(generator_id, live, value, None)
+
+    def release(self, generator_id: int) -> None:
+        live = self._live.pop(generator_id, None)
+        if live is not None:
+            try:
+                live.gen.close()
+            except BaseException:  # noqa: B036 - a generator that refuses to close
+                log.debug("generator of %s did not close cleanly", live.name, exc_info=True)
+
+    def _advance(self, generator_id: int, live: _Live, value: Any, error: Optional[BaseException]) -> str:
+        """Send ``value`` (or throw ``error``) into the generator; report what it did next."""
+        try:
+            yielded = live.gen.send(value) if error is None else live.gen.throw(error)
+        except StopIteration as stop:
+            self._live.pop(generator_id, None)
+            return self._returned(live.name, stop.value)
+        except BaseException as e:  # noqa: B036
+            self._live.pop(generator_id, None)
+            return self._failed(live.name, e)
+        if not isinstance(yielded, Task):
+            self._live.pop(generator_id, None)
+            live.gen.close()
+            return _step_fail(
+                f"orchestration {live.name!r} yielded {yielded!r} ({type(yielded).__name__}), which is not a task; "
+                "yield what a ctx.* method returns, e.g. `yield ctx.schedule_activity(...)`"
+            )
+        live.pending = yielded
+        self._live[generator_id] = live
+        return json.dumps({"yield": yielded._command})
+
+    @staticmethod
+    def _returned(name: str, value: Any) -> str:
+        if inspect.isgenerator(value) or inspect.iscoroutine(value):
+            kind = "generator" if inspect.isgenerator(value) else "coroutine"
+            value.close()
+            return _step_fail(
+                f"orchestration {name!r} returned a {kind}; orchestrations are generator functions "
+                "that `return` a JSON value (did you mean `return (yield ...)`?)"
+            )
+        try:
+            return json.dumps({"return": encode(value, f"the result of orchestration {name!r}")})
+        except (TypeError, ValueError) as e:
+            return _step_fail(str(e))
+
+    @staticmethod
+    def _failed(name: str, exc: BaseException) -> str:
+        if not isinstance(exc, errors.TaskFailedError):
+            log.warning("orchestration %s raised %s", name, type(exc).__name__, exc_info=exc)
+        return _step_fail(describe(exc))
+
+
+class Invoker(gen.ActivityInvoker):
+    """Runs activity functions on the blocking threads Rust hands it."""
+
+    def __init__(self, lookup: ActivityLookup) -> None:
+        self._lookup = lookup
+
+    def invoke(self, ctx: "gen.ActivityContext", info: "gen.ActivityInfo", input: str) -> "gen.ActivityOutcome":
+        name = info.activity_name
+        fn = self._lookup(name)
+        if fn is None:
+            return gen.ActivityOutcome(ok=False, payload=f"activity {name!r} is not registered in this process")
+        try:
+            result = fn(ActivityContext(ctx, info), decode(input))
+            if inspect.isawaitable(result):
+                result = asyncio.run(_await(result))
+            return gen.ActivityOutcome(ok=True, payload=encode(result, f"the result of activity {name!r}"))
+        except BaseException as e:  # noqa: B036 - KeyboardInterrupt/SystemExit fail the activity only
+            if not isinstance(e, Exception):
+                log.warning("activity %s raised %s; the activity fails, the worker goes on", name, type(e).__name__)
+            return gen.ActivityOutcome(ok=False, payload=describe(e))
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable

@@ -1,0 +1,46 @@
+"""The only module that touches the UniFFI-generated bindings.
+
+Everything else imports ``gen`` from here and wraps native calls in
+``translate_errors()`` so users only ever see :mod:`duroxide.errors` exceptions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+from . import errors
+
+try:
+    from ._ffi import duroxide as gen  # generated at build time, never committed
+except ImportError as e:  # pragma: no cover - only on a broken install
+    raise ImportError(
+        "duroxide's native library is missing; build it with `maturin develop` "
+        "or install the package with `pip install .`"
+    ) from e
+
+_MAP = {
+    gen.DuroxideError.InvalidInput: errors.InvalidArgumentError,
+    gen.DuroxideError.NotFound: errors.InstanceNotFoundError,
+    gen.DuroxideError.NotRegistered: errors.NotRegisteredError,
+    gen.DuroxideError.Timeout: errors.DuroxideTimeoutError,
+    gen.DuroxideError.Provider: errors.ProviderError,
+    gen.DuroxideError.Closed: errors.ClosedError,
+    gen.DuroxideError.Internal: errors.InternalError,
+}
+
+
+def convert(err: "gen.DuroxideError") -> errors.DuroxideError:
+    """The SDK exception for a native error."""
+    return _MAP.get(type(err), errors.InternalError)(err.message)
+
+
+@contextlib.contextmanager
+def translate_errors() -> Iterator[None]:
+    """Re-raise native errors as :mod:`duroxide.errors` exceptions."""
+    try:
+        yield
+    except gen.DuroxideError as e:
+        raise convert(e) from None
+    except gen.InternalError as e:  # a Rust panic; the process is fine
+        raise errors.InternalError(f"internal error in the duroxide core: {e}") from None

@@ -1,0 +1,180 @@
+"""``Client``: start orchestrations, send them events, read and wait for their state."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Optional
+
+from ._codec import decode, encode
+from ._native import gen, translate_errors
+from .errors import DuroxideTimeoutError
+from .providers import Provider
+
+__all__ = ["Client", "OrchestrationResult"]
+
+# Blocking waits return to Python this often so Ctrl-C (KeyboardInterrupt) gets through.
+_WAIT_SLICE_MS = 250
+
+
+class OrchestrationResult:
+    """The state of an orchestration instance."""
+
+    __slots__ = ("status", "output", "error", "custom_status", "custom_status_version")
+
+    def __init__(self, state: "gen.OrchestrationState") -> None:
+        #: "Running", "Completed", "Failed" or "NotFound".
+        self.status: str = state.status
+        #: The orchestration's return value (decoded from JSON) when Completed, else None.
+        self.output: Any = None if state.output is None else decode(state.output)
+        #: The failure message when Failed, else None.
+        self.error: Optional[str] = state.error
+        #: The last custom status the orchestration set, or None.
+        self.custom_status: Optional[str] = state.custom_status
+        #: Increases with every custom status change.
+        self.custom_status_version: int = state.custom_status_version
+
+    @property
+    def is_terminal(self) -> bool:
+        """True when the instance has Completed or Failed."""
+        return self.status in ("Completed", "Failed")
+
+    def __repr__(self) -> str:
+        detail = f"output={self.output!r}" if self.status == "Completed" else f"error={self.error!r}"
+        return f"<OrchestrationResult {self.status} {detail} custom_status={self.custom_status!r}>"
+
+
+def _str(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _timeout(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or value != value:
+        raise ValueError(f"{name} must be a number of milliseconds >= 0, got {value!r}")
+    return int(value)
+
+
+class Client:
+    """Talks to the store of a provider; needs no running Runtime in this process.
+
+    Every payload (input, event data) is encoded as JSON; a value JSON cannot encode
+    raises TypeError before anything is stored.
+    """
+
+    __slots__ = ("_native",)
+
+    def __init__(self, provider: Provider) -> None:
+        if not isinstance(provider, Provider):
+            raise TypeError(f"Client needs a SqliteProvider or PostgresProvider, got {type(provider).__name__}")
+        self._native = gen.Client(provider._native)
+
+    @classmethod
+    def _from_native(cls, native: "gen.Client") -> "Client":
+        client = cls.__new__(cls)
+        client._native = native
+        return client
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Refuse further calls (they raise :class:`~duroxide.ClosedError`)."""
+        self._native.close()
+
+    def start_orchestration(self, instance_id: str, name: str, input: Any = None) -> None:
+        """Start orchestration ``name`` (latest version) as ``instance_id`` with ``input``.
+
+        Starting an id that already exists is ignored by the engine.
+        """
+        self._start(instance_id, name, input, None)
+
+    def start_orchestration_versioned(self, instance_id: str, name: str, input: Any, version: str) -> None:
+        """Start ``version`` of orchestration ``name``."""
+        self._start(instance_id, name, input, _str("version", version))
+
+    def _start(self, instance_id: str, name: str, input: Any, version: Optional[str]) -> None:
+        _str("instance_id", instance_id)
+        _str("name", name)
+        payload = encode(input, f"input of orchestration {name!r}")
+        with translate_errors():
+            self._native.start_orchestration(instance_id, name, payload, version)
+
+    def get_status(self, instance_id: str) -> OrchestrationResult:
+        """The instance's state now (status "NotFound" when it does not exist)."""
+        with translate_errors():
+            return OrchestrationResult(self._native.get_status(_str("instance_id", instance_id)))
+
+    def wait_for_orchestration(self, instance_id: str, timeout_ms: int = 30_000) -> OrchestrationResult:
+        """Wait until the instance Completes or Fails and return its result.
+
+        Raises :class:`~duroxide.DuroxideTimeoutError` (a ``TimeoutError``) when
+        ``timeout_ms`` passes first. Ctrl-C interrupts the wait.
+        """
+        _str("instance_id", instance_id)
+        deadline = time.monotonic() + _timeout("timeout_ms", timeout_ms) / 1000
+        while True:
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            slice_ms = max(0, min(remaining_ms, _WAIT_SLICE_MS))
+            try:
+                with translate_errors():
+                    return OrchestrationResult(self._native.wait_for_orchestration(instance_id, slice_ms))
+            except DuroxideTimeoutError:
+                if remaining_ms <= _WAIT_SLICE_MS:
+                    raise DuroxideTimeoutError(
+                        f"instance {instance_id!r} did not finish within {timeout_ms} ms"
+                    ) from None
+
+    def wait_for_status_change(
+        self, instance_id: str, last_seen_version: int, poll_interval_ms: int = 50, timeout_ms: int = 30_000
+    ) -> Optional[OrchestrationResult]:
+        """Wait until the custom status version exceeds ``last_seen_version``.
+
+        Returns the new state, or None when ``timeout_ms`` passes or the instance ended
+        without a newer status.
+        """
+        _str("instance_id", instance_id)
+        if isinstance(last_seen_version, bool) or not isinstance(last_seen_version, int) or last_seen_version < 0:
+            raise ValueError(f"last_seen_version must be an integer >= 0, got {last_seen_version!r}")
+        interval = max(1, _timeout("poll_interval_ms", poll_interval_ms))
+        deadline = time.monotonic() + _timeout("timeout_ms", timeout_ms) / 1000
+        while True:
+            remaining_ms = max(0, int((deadline - time.monotonic()) * 1000))
+            slice_ms = min(remaining_ms, max(_WAIT_SLICE_MS, interval))
+            with translate_errors():
+                state = self._native.wait_for_status_change(instance_id, last_seen_version, interval, slice_ms)
+            if state is not None:
+                return OrchestrationResult(state)
+            if remaining_ms <= slice_ms:
+                return None
+            # A slice ended without news: stop early when the instance is already over.
+            with translate_errors():
+                if self._native.get_status(instance_id).status in ("Completed", "Failed"):
+                    return None
+
+    def raise_event(self, instance_id: str, event_name: str, data: Any = None) -> None:
+        """Deliver ``data`` to the instance's ``ctx.wait_for_event(event_name)``.
+
+        An event raised before the orchestration waits for it is not kept; use
+        :meth:`enqueue_event` for messages that must never be missed.
+        """
+        payload = encode(data, f"data of event {event_name!r}")
+        with translate_errors():
+            self._native.raise_event(_str("instance_id", instance_id), _str("event_name", event_name), payload)
+
+    def enqueue_event(self, instance_id: str, queue: str, data: Any = None) -> None:
+        """Append ``data`` to the instance's FIFO ``queue`` (``ctx.dequeue_event(queue)``)."""
+        payload = encode(data, f"data for queue {queue!r}")
+        with translate_errors():
+            self._native.enqueue_event(_str("instance_id", instance_id), _str("queue", queue), payload)
+
+    def cancel_instance(self, instance_id: str, reason: str = "") -> None:
+        """Cancel a running instance: it ends "Failed" with error "canceled: <reason>".
+        Cancelling a finished or unknown instance does nothing."""
+        if not isinstance(reason, str):
+            raise TypeError(f"reason must be a str, got {type(reason).__name__}")
+        with translate_errors():
+            self._native.cancel_instance(_str("instance_id", instance_id), reason)

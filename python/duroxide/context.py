@@ -1,0 +1,311 @@
+"""The contexts user code receives: ``OrchestrationContext`` and ``ActivityContext``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Union
+
+from . import _retry
+from ._codec import encode
+from ._native import gen, translate_errors
+from .tasks import ActivityTask, AllTask, RaceTask, Task, optional_str, require_tasks
+
+if TYPE_CHECKING:
+    from .client import Client
+
+__all__ = ["OrchestrationContext", "ActivityContext"]
+
+
+def _name(what: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{what} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _delay_ms(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or value != value:
+        raise ValueError(f"timer delay must be a number of milliseconds >= 0, got {value!r}")
+    return int(value)
+
+
+def _instance_id(value: Any) -> str:
+    _name("instance_id", value)
+    if value.startswith("sub::") or "::sub::" in value:
+        raise ValueError(f"instance_id {value!r} uses the reserved marker 'sub::'")
+    return value
+
+
+class OrchestrationContext:
+    """What an orchestration generator receives as ``ctx``.
+
+    Methods that return a :class:`~duroxide.tasks.Task` must be yielded
+    (``result = yield ctx.schedule_activity(...)``); the others (tracing, custom status)
+    take effect at once. Everything here is deterministic on replay.
+    """
+
+    __slots__ = ("_native", "instance_id", "execution_id", "orchestration_name", "orchestration_version")
+
+    def __init__(self, native: "gen.OrchestrationContext", info: "gen.OrchestrationInfo") -> None:
+        self._native = native
+        #: The instance id this orchestration runs as.
+        self.instance_id: str = info.instance_id
+        #: 1 for the first execution, +1 after each ``continue_as_new``.
+        self.execution_id: int = info.execution_id
+        self.orchestration_name: str = info.orchestration_name
+        self.orchestration_version: str = info.orchestration_version
+
+    def __repr__(self) -> str:
+        return (
+            f"<OrchestrationContext {self.orchestration_name}@{self.orchestration_version} "
+            f"instance={self.instance_id!r} execution={self.execution_id}>"
+        )
+
+    # -- activities -------------------------------------------------------------------
+
+    def schedule_activity(self, name: str, input: Any = None, *, session_id: Optional[str] = None) -> ActivityTask:
+        """Run activity ``name`` with ``input``; yields its return value.
+
+        With ``session_id``, every activity of that session runs on the same worker.
+        A failure raises :class:`~duroxide.ActivityFailedError` at the ``yield``.
+        """
+        command = {
+            "t": "activity",
+            "name": _name("activity name", name),
+            "input": encode(input, f"input of activity {name!r}"),
+            "session": optional_str("session_id", session_id),
+        }
+        return ActivityTask("activity", command)
+
+    def schedule_activity_on_session(self, name: str, input: Any, session_id: str) -> ActivityTask:
+        """``schedule_activity`` pinned to the worker that owns ``session_id``."""
+        return self.schedule_activity(name, input, session_id=_name("session_id", session_id))
+
+    def schedule_activity_with_retry(
+        self, name: str, input: Any, policy: Mapping[str, Any], *, session_id: Optional[str] = None
+    ) -> Task:
+        """Run an activity, retrying failures per ``policy``.
+
+        ``policy`` keys: ``max_attempts`` (default 3), ``backoff`` ("none", "fixed",
+        "linear", "exponential"; default "exponential"), ``delay_ms`` (100),
+        ``max_delay_ms`` (30000), ``multiplier`` (2.0), ``timeout_ms`` (per attempt; a
+        timed-out attempt is not retried) and ``total_timeout_ms`` (across all attempts).
+        Waits between attempts are durable timers.
+        """
+        command = {
+            "t": "retry",
+            "name": _name("activity name", name),
+            "input": encode(input, f"input of activity {name!r}"),
+            "session": optional_str("session_id", session_id),
+            "policy": _retry.normalize(policy),
+        }
+        return Task("activity", command)
+
+    def schedule_activity_with_retry_on_session(
+        self, name: str, input: Any, policy: Mapping[str, Any], session_id: str
+    ) -> Task:
+        """``schedule_activity_with_retry`` with every attempt on ``session_id``'s worker."""
+        return self.schedule_activity_with_retry(name, input, policy, session_id=_name("session_id", session_id))
+
+    # -- time, events ---------------------------------------------------------------
+
+    def schedule_timer(self, delay_ms: Union[int, float]) -> Task:
+        """A durable timer: yields ``None`` after ``delay_ms`` milliseconds, across restarts."""
+        return Task("timer", {"t": "timer", "ms": _delay_ms(delay_ms)})
+
+    def wait_for_event(self, name: str) -> Task:
+        """Yields the data of the next event ``name`` raised with ``client.raise_event``.
+
+        Events raised before the orchestration reaches this wait are not kept; use
+        ``dequeue_event`` for messages that must never be missed.
+        """
+        return Task("wait", {"t": "wait", "name": _name("event name", name)})
+
+    def dequeue_event(self, queue: str) -> Task:
+        """Yields the next message of ``queue`` (FIFO), sent with ``client.enqueue_event``.
+        Messages wait in the queue until dequeued, and survive ``continue_as_new``."""
+        return Task("dequeue", {"t": "dequeue", "queue": _name("queue name", queue)})
+
+    # -- other orchestrations ---------------------------------------------------------
+
+    def _sub(self, name: str, version: Optional[str], instance_id: Optional[str], input: Any) -> Task:
+        command = {
+            "t": "sub",
+            "name": _name("orchestration name", name),
+            "version": optional_str("version", version),
+            "id": None if instance_id is None else _name("instance_id", instance_id),
+            "input": encode(input, f"input of sub-orchestration {name!r}"),
+        }
+        return Task("sub_orchestration", command)
+
+    def schedule_sub_orchestration(self, name: str, input: Any = None) -> Task:
+        """Run orchestration ``name`` as a child; yields its output. A failed child raises
+        :class:`~duroxide.SubOrchestrationFailedError`."""
+        return self._sub(name, None, None, input)
+
+    def schedule_sub_orchestration_with_id(self, name: str, instance_id: str, input: Any = None) -> Task:
+        """``schedule_sub_orchestration`` with an explicit child instance id."""
+        return self._sub(name, None, instance_id, input)
+
+    def schedule_sub_orchestration_versioned(self, name: str, version: Optional[str], input: Any = None) -> Task:
+        """``schedule_sub_orchestration`` running ``version`` of the child (None: latest)."""
+        return self._sub(name, version, None, input)
+
+    def schedule_sub_orchestration_versioned_with_id(
+        self, name: str, version: Optional[str], instance_id: str, input: Any = None
+    ) -> Task:
+        """Versioned sub-orchestration with an explicit child instance id."""
+        return self._sub(name, version, instance_id, input)
+
+    def start_orchestration(self, name: str, instance_id: str, input: Any = None) -> Task:
+        """Start an independent orchestration (fire-and-forget); yields ``None`` at once."""
+        return self.start_orchestration_versioned(name, None, instance_id, input)
+
+    def start_orchestration_versioned(self, name: str, version: Optional[str], instance_id: str, input: Any = None) -> Task:
+        """``start_orchestration`` running ``version`` (None: latest)."""
+        command = {
+            "t": "start",
+            "name": _name("orchestration name", name),
+            "version": optional_str("version", version),
+            "id": _instance_id(instance_id),
+            "input": encode(input, f"input of orchestration {name!r}"),
+        }
+        return Task("start_orchestration", command)
+
+    def continue_as_new(self, input: Any = None) -> Task:
+        """End this execution and start the next one with ``input`` and an empty history.
+        Nothing after this yield runs."""
+        return Task("continue_as_new", {"t": "can", "input": encode(input, "continue_as_new input")})
+
+    def continue_as_new_versioned(self, input: Any, version: str) -> Task:
+        """``continue_as_new`` into ``version`` of this orchestration."""
+        return Task(
+            "continue_as_new",
+            {"t": "can", "input": encode(input, "continue_as_new input"), "version": _name("version", version)},
+        )
+
+    # -- deterministic values -----------------------------------------------------------
+
+    def new_guid(self) -> Task:
+        """Yields a new UUID string, the same one on every replay."""
+        return Task("new_guid", {"t": "guid"})
+
+    def utc_now(self) -> Task:
+        """Yields the current time in milliseconds since the epoch, stable on replay."""
+        return Task("utc_now", {"t": "now"})
+
+    # -- composition ----------------------------------------------------------------------
+
+    def all(self, tasks: Sequence[Task], *, return_exceptions: bool = False) -> AllTask:
+        """Run ``tasks`` concurrently; yields a list of their results in order.
+
+        Activity and sub-orchestration items are their values; a timer item is
+        ``{"ok": None}``; an event item ``{"ok": data}``. If a task fails, the yield raises
+        its exception once all have finished (the first failure in task order); with
+        ``return_exceptions=True`` the exception takes the task's place instead.
+        """
+        return AllTask(require_tasks("ctx.all()", tasks), bool(return_exceptions))
+
+    def race(self, *tasks: Union[Task, Sequence[Task]]) -> RaceTask:
+        """Run tasks concurrently; yields ``{"index": i, "value": v}`` for the first to
+        finish (``v`` shaped as in ``all``). The others are cancelled. Takes two or more
+        tasks, as arguments or as one list."""
+        items: Sequence[Any] = tasks[0] if len(tasks) == 1 and isinstance(tasks[0], (list, tuple)) else tasks
+        children = require_tasks("ctx.race()", items)
+        if not children:
+            raise ValueError("ctx.race() needs at least one task")
+        return RaceTask(children)
+
+    # -- effects that do not yield ------------------------------------------------------
+
+    def trace_info(self, message: Any) -> None:
+        """Log at INFO through Rust tracing; silent while replaying."""
+        self._native.trace("info", str(message))
+
+    def trace_warn(self, message: Any) -> None:
+        """Log at WARN; silent while replaying."""
+        self._native.trace("warn", str(message))
+
+    def trace_error(self, message: Any) -> None:
+        """Log at ERROR; silent while replaying."""
+        self._native.trace("error", str(message))
+
+    def trace_debug(self, message: Any) -> None:
+        """Log at DEBUG; silent while replaying."""
+        self._native.trace("debug", str(message))
+
+    @property
+    def is_replaying(self) -> bool:
+        """True while the engine re-runs steps already in history."""
+        return self._native.is_replaying()
+
+    def set_custom_status(self, status: Any) -> None:
+        """Publish progress for clients (``OrchestrationResult.custom_status``).
+
+        A ``str`` is stored as is; any other value is stored as its JSON text.
+        """
+        text = status if isinstance(status, str) else encode(status, "custom status")
+        with translate_errors():
+            self._native.set_custom_status(text)
+
+    def reset_custom_status(self) -> None:
+        """Clear the custom status (clients then see ``None``)."""
+        self._native.reset_custom_status()
+
+    def get_custom_status(self) -> Optional[str]:
+        """The current custom status, including one carried over ``continue_as_new``."""
+        return self._native.get_custom_status()
+
+
+class ActivityContext:
+    """What an activity function receives as ``ctx``."""
+
+    __slots__ = (
+        "_native",
+        "instance_id",
+        "execution_id",
+        "orchestration_name",
+        "orchestration_version",
+        "activity_name",
+        "worker_id",
+        "session_id",
+        "tag",
+    )
+
+    def __init__(self, native: "gen.ActivityContext", info: "gen.ActivityInfo") -> None:
+        self._native = native
+        self.instance_id: str = info.instance_id
+        self.execution_id: int = info.execution_id
+        self.orchestration_name: str = info.orchestration_name
+        self.orchestration_version: str = info.orchestration_version
+        self.activity_name: str = info.activity_name
+        self.worker_id: str = info.worker_id
+        #: The session this activity runs on, or None for a regular activity.
+        self.session_id: Optional[str] = info.session_id
+        #: The tag the activity was scheduled with, or None.
+        self.tag: Optional[str] = info.tag
+
+    def __repr__(self) -> str:
+        return f"<ActivityContext {self.activity_name} instance={self.instance_id!r} worker={self.worker_id!r}>"
+
+    def trace_info(self, message: Any) -> None:
+        """Log at INFO with the activity's structured fields."""
+        self._native.trace("info", str(message))
+
+    def trace_warn(self, message: Any) -> None:
+        self._native.trace("warn", str(message))
+
+    def trace_error(self, message: Any) -> None:
+        self._native.trace("error", str(message))
+
+    def trace_debug(self, message: Any) -> None:
+        self._native.trace("debug", str(message))
+
+    def is_cancelled(self) -> bool:
+        """True once the orchestration no longer needs this result (it lost a race, the
+        orchestration ended, ...). Long activities should check it and return early."""
+        return self._native.is_cancelled()
+
+    def get_client(self) -> "Client":
+        """A :class:`~duroxide.Client` on the runtime's provider, e.g. to start instances."""
+        from .client import Client
+
+        return Client._from_native(self._native.get_client())

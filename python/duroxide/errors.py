@@ -1,0 +1,81 @@
+"""Exceptions raised by the duroxide SDK.
+
+Every exception the SDK raises derives from :class:`DuroxideError`; most also derive
+from the built-in exception a Python programmer would reach for (``ValueError``,
+``TimeoutError``, ``RuntimeError``, ``LookupError``), so generic handlers keep working.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DuroxideError",
+    "TaskFailedError",
+    "ActivityFailedError",
+    "SubOrchestrationFailedError",
+    "InvalidArgumentError",
+    "NotRegisteredError",
+    "InstanceNotFoundError",
+    "DuroxideTimeoutError",
+    "ProviderError",
+    "RuntimeStateError",
+    "ClosedError",
+    "InternalError",
+]
+
+
+class DuroxideError(Exception):
+    """Base class of every exception raised by the duroxide SDK."""
+
+
+class TaskFailedError(DuroxideError):
+    """Raised inside an orchestration by ``yield task`` when the task failed.
+
+    ``str(error)`` is the failure message (for an activity, the message of the exception
+    the activity raised). Catch it to handle the failure; leave it uncaught to fail the
+    orchestration with the same message.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ActivityFailedError(TaskFailedError):
+    """An activity raised, returned an unencodable value, timed out, or ran out of retries."""
+
+
+class SubOrchestrationFailedError(TaskFailedError):
+    """A sub-orchestration ended ``Failed``."""
+
+
+class InvalidArgumentError(DuroxideError, ValueError):
+    """An argument was rejected before anything was stored."""
+
+
+class NotRegisteredError(InvalidArgumentError):
+    """A client tried to start an orchestration that the runtime sharing its provider
+    in this process has not registered."""
+
+
+class InstanceNotFoundError(DuroxideError, LookupError):
+    """The orchestration instance does not exist."""
+
+
+class DuroxideTimeoutError(DuroxideError, TimeoutError):
+    """A wait ran past its ``timeout_ms``. The instance itself is unaffected."""
+
+
+class ProviderError(DuroxideError):
+    """The storage backend failed: cannot open or reach the database, or a query failed."""
+
+
+class RuntimeStateError(DuroxideError, RuntimeError):
+    """The call does not fit the object's state (e.g. registering after ``start()``)."""
+
+
+class ClosedError(RuntimeStateError):
+    """The Runtime was shut down or the Client closed; create a new one."""
+
+
+class InternalError(DuroxideError):
+    """An unexpected failure inside the SDK. Please report it with the message."""

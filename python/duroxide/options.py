@@ -1,0 +1,101 @@
+"""``RuntimeOptions``: how a runtime polls, how much it runs at once, how it logs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+from ._native import gen
+
+__all__ = ["RuntimeOptions", "PyRuntimeOptions"]
+
+_LOG_LEVELS = ("trace", "debug", "info", "warn", "error", "off")
+_LOG_FORMATS = ("pretty", "json", "compact")
+_U32_MAX = 2**32 - 1
+_MS_MAX = 10 * 365 * 24 * 3600 * 1000  # ten years: anything longer is a mistake
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """Options of a :class:`~duroxide.Runtime`; every value is checked when created.
+
+    Also importable as ``PyRuntimeOptions``.
+    """
+
+    #: How often an idle dispatcher polls the store for work (ms).
+    dispatcher_poll_interval_ms: int = 100
+    #: Orchestration turns run at once.
+    orchestration_concurrency: int = 2
+    #: Activities run at once.
+    worker_concurrency: int = 2
+    #: Lock on an instance during a turn (renewed while the turn runs).
+    orchestrator_lock_timeout_ms: int = 5_000
+    #: Lock on a running activity; a cancelled activity notices within about half of it.
+    worker_lock_timeout_ms: int = 30_000
+    #: How long a cancelled activity may keep running before it is abandoned.
+    activity_cancellation_grace_period_ms: int = 10_000
+    #: Deliveries of one message before it is declared poison and its instance fails.
+    max_attempts: int = 10
+    #: First back-off when work names an orchestration or activity this runtime lacks.
+    unregistered_backoff_ms: int = 1_000
+    #: Sessions one runtime owns at once.
+    max_sessions_per_runtime: int = 10
+    #: An idle session is released after this long.
+    session_idle_timeout_ms: int = 300_000
+    #: Stable identity for session ownership (e.g. a pod name); None: generated.
+    worker_node_id: Optional[str] = None
+    #: Level of orchestration and activity traces: trace, debug, info, warn, error, off.
+    log_level: str = "info"
+    #: "pretty", "json" or "compact".
+    log_format: str = "pretty"
+    service_name: str = "duroxide"
+    service_version: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        _int("dispatcher_poll_interval_ms", self.dispatcher_poll_interval_ms, 1, 60_000)
+        _int("orchestration_concurrency", self.orchestration_concurrency, 1, 1024)
+        _int("worker_concurrency", self.worker_concurrency, 1, 1024)
+        _int("orchestrator_lock_timeout_ms", self.orchestrator_lock_timeout_ms, 1_000, _MS_MAX)
+        _int("worker_lock_timeout_ms", self.worker_lock_timeout_ms, 1_000, _MS_MAX)
+        _int("activity_cancellation_grace_period_ms", self.activity_cancellation_grace_period_ms, 0, _MS_MAX)
+        _int("max_attempts", self.max_attempts, 1, _U32_MAX)
+        _int("unregistered_backoff_ms", self.unregistered_backoff_ms, 1, 3_600_000)
+        _int("max_sessions_per_runtime", self.max_sessions_per_runtime, 1, 1_000_000)
+        _int("session_idle_timeout_ms", self.session_idle_timeout_ms, 1, _MS_MAX)
+        # The core renews activity locks at (worker_lock_timeout - 5 s), or 1 s when
+        # that is negative; a session must stay pinned longer than that.
+        renewal = max(self.worker_lock_timeout_ms - 5_000, 0) or 1_000
+        if self.session_idle_timeout_ms <= renewal:
+            raise ValueError(
+                f"session_idle_timeout_ms ({self.session_idle_timeout_ms}) must be greater than "
+                f"{renewal} ms, the activity lock renewal interval implied by worker_lock_timeout_ms "
+                f"({self.worker_lock_timeout_ms})"
+            )
+        _optional_str("worker_node_id", self.worker_node_id)
+        _choice("log_level", self.log_level, _LOG_LEVELS)
+        _choice("log_format", self.log_format, _LOG_FORMATS)
+        if not isinstance(self.service_name, str) or not self.service_name:
+            raise ValueError(f"service_name must be a non-empty string, got {self.service_name!r}")
+        _optional_str("service_version", self.service_version)
+
+    def _to_native(self) -> "gen.RuntimeConfig":
+        return gen.RuntimeConfig(**asdict(self))
+
+
+#: The name the earlier SDK used; the same class.
+PyRuntimeOptions = RuntimeOptions
+
+
+def _int(name: str, value: object, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} must be an integer from {low} to {high}, got {value!r}")
+
+
+def _choice(name: str, value: object, allowed: tuple) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+
+
+def _optional_str(name: str, value: object) -> None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ValueError(f"{name} must be a non-empty string or None, got {value!r}")

@@ -1,0 +1,78 @@
+"""Storage providers: where orchestration state lives."""
+
+from __future__ import annotations
+
+import os
+from typing import Union
+
+from ._native import gen, translate_errors
+
+__all__ = ["Provider", "SqliteProvider", "PostgresProvider"]
+
+
+class Provider:
+    """A storage backend. Share one provider object between a Runtime and its Clients."""
+
+    __slots__ = ("_native",)
+
+    def __init__(self, native: "gen.Provider") -> None:
+        self._native = native
+
+    @property
+    def kind(self) -> str:
+        """"sqlite" or "postgres"."""
+        return self._native.kind()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+
+class SqliteProvider(Provider):
+    """SQLite storage: a database file, or an in-memory database for tests."""
+
+    __slots__ = ()
+
+    @classmethod
+    def open(cls, path: Union[str, "os.PathLike[str]"]) -> "SqliteProvider":
+        """Open the database file at ``path``, creating it (not its directory) when missing.
+
+        Raises :class:`~duroxide.ProviderError` when the file cannot be created or opened.
+        """
+        path = os.fspath(path)
+        if not isinstance(path, str):
+            raise TypeError(f"path must be a str or os.PathLike[str], got {type(path).__name__}")
+        with translate_errors():
+            return cls(gen.Provider.open_sqlite(path))
+
+    @classmethod
+    def in_memory(cls) -> "SqliteProvider":
+        """A private in-memory database: fast, and gone when the process ends."""
+        with translate_errors():
+            return cls(gen.Provider.sqlite_in_memory())
+
+
+class PostgresProvider(Provider):
+    """PostgreSQL storage, shared by runtimes on several machines.
+
+    The pool holds up to ``DUROXIDE_PG_POOL_MAX`` connections (environment variable,
+    default 10). Connecting gives up after 15 seconds with a :class:`~duroxide.ProviderError`.
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def connect(cls, url: str) -> "PostgresProvider":
+        """Connect to ``url`` (``postgresql://user:password@host:5432/db``) and create the
+        tables in schema ``public`` when missing."""
+        return cls.connect_with_schema(url, None)
+
+    @classmethod
+    def connect_with_schema(cls, url: str, schema: "str | None") -> "PostgresProvider":
+        """Like :meth:`connect`, keeping the tables in ``schema`` (a plain identifier), which
+        is created when missing. Instances in different schemas never see each other."""
+        if not isinstance(url, str):
+            raise TypeError(f"url must be a str, got {type(url).__name__}")
+        if schema is not None and not isinstance(schema, str):
+            raise TypeError(f"schema must be a str, got {type(schema).__name__}")
+        with translate_errors():
+            return cls(gen.Provider.connect_postgres(url, schema))

@@ -1,0 +1,189 @@
+"""``Runtime``: registers orchestrations and activities and runs them."""
+
+from __future__ import annotations
+
+import atexit
+import inspect
+import re
+import threading
+from typing import Any, Callable, Dict, Optional, Tuple, TypeVar, overload
+
+from . import _driver
+from ._native import gen, translate_errors
+from .errors import ClosedError, RuntimeStateError
+from .options import RuntimeOptions
+from .providers import Provider
+
+__all__ = ["Runtime"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
+)
+_DEFAULT_VERSION = "1.0.0"
+_RESERVED_PREFIX = "__duroxide"
+
+
+def _check_name(what: str, name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{what} name must be a non-empty string, got {name!r}")
+    if name.startswith(_RESERVED_PREFIX):
+        raise ValueError(f"{what} name {name!r} uses the reserved prefix {_RESERVED_PREFIX!r}")
+    return name
+
+
+class Runtime:
+    """Runs orchestrations and activities against a provider's store.
+
+    Register every orchestration and activity, then :meth:`start`. Several runtimes
+    (in this process or others) may share one store; work is spread among them.
+    A runtime still running when the interpreter exits is shut down then.
+    """
+
+    def __init__(self, provider: Provider, options: Optional[RuntimeOptions] = None) -> None:
+        if not isinstance(provider, Provider):
+            raise TypeError(f"Runtime needs a SqliteProvider or PostgresProvider, got {type(provider).__name__}")
+        if options is None:
+            options = RuntimeOptions()
+        elif not isinstance(options, RuntimeOptions):
+            raise TypeError(f"options must be a RuntimeOptions, got {type(options).__name__}")
+        self._provider = provider
+        self._options = options
+        self._orchestrations: Dict[Tuple[str, str], Callable[..., Any]] = {}
+        self._activities: Dict[str, Callable[..., Any]] = {}
+        self._native: Optional["gen.Runtime"] = None
+        self._stopped = False
+        self._lock = threading.Lock()
+
+    # -- registration ---------------------------------------------------------------------
+
+    def _check_open(self, action: str) -> None:
+        if self._stopped:
+            raise ClosedError(f"cannot {action}: the runtime was shut down; create a new Runtime")
+        if self._native is not None:
+            raise RuntimeStateError(f"cannot {action} after start(); register everything before start()")
+
+    @overload
+    def register_activity(self, name: str) -> Callable[[F], F]: ...
+    @overload
+    def register_activity(self, name: str, fn: F) -> F: ...
+
+    def register_activity(self, name: str, fn: Optional[F] = None) -> Any:
+        """Register ``fn(ctx, input)`` as activity ``name``.
+
+        Use as a decorator (``@runtime.register_activity("Name")``) or call it with the
+        function. Activities run on worker threads and may block; an ``async def``
+        activity runs in its own event loop.
+        """
+        _check_name("activity", name)
+
+        def register(f: F) -> F:
+            if not callable(f):
+                raise TypeError(f"activity {name!r}: {f!r} is not callable")
+            with self._lock:
+                self._check_open(f"register activity {name!r}")
+                if name in self._activities:
+                    raise ValueError(f"activity {name!r} is already registered")
+                self._activities[name] = f
+            return f
+
+        return register if fn is None else register(fn)
+
+    @overload
+    def register_orchestration(self, name: str) -> Callable[[F], F]: ...
+    @overload
+    def register_orchestration(self, name: str, fn: F) -> F: ...
+
+    def register_orchestration(self, name: str, fn: Optional[F] = None) -> Any:
+        """Register generator function ``fn(ctx, input)`` as orchestration ``name``,
+        version 1.0.0. Use as a decorator or call it with the function."""
+        return self.register_orchestration_versioned(name, _DEFAULT_VERSION, fn)
+
+    @overload
+    def register_orchestration_versioned(self, name: str, version: str) -> Callable[[F], F]: ...
+    @overload
+    def register_orchestration_versioned(self, name: str, version: str, fn: F) -> F: ...
+
+    def register_orchestration_versioned(self, name: str, version: str, fn: Optional[F] = None) -> Any:
+        """Register ``fn`` as ``version`` (semver, e.g. "1.0.1") of orchestration ``name``.
+
+        New instances run the highest version; running instances keep the version they
+        started with, so keep old versions registered while their instances run.
+        """
+        _check_name("orchestration", name)
+        if not isinstance(version, str) or not _SEMVER.match(version):
+            raise ValueError(f"orchestration {name!r}: version must be semver like '1.0.0', got {version!r}")
+
+        def register(f: F) -> F:
+            if not callable(f):
+                raise TypeError(f"orchestration {name!r}: {f!r} is not callable")
+            if inspect.iscoroutinefunction(f) or inspect.isasyncgenfunction(f):
+                raise TypeError(
+                    f"orchestration {name!r}: {getattr(f, '__qualname__', f)!r} is an async function; "
+                    "orchestrations are plain generator functions that `yield ctx.*` tasks"
+                )
+            with self._lock:
+                self._check_open(f"register orchestration {name!r}")
+                if (name, version) in self._orchestrations:
+                    raise ValueError(f"orchestration {name!r} version {version} is already registered")
+                self._orchestrations[(name, version)] = f
+            return f
+
+        return register if fn is None else register(fn)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start processing instances. Raises RuntimeStateError when already started."""
+        with self._lock:
+            if self._stopped:
+                raise ClosedError("cannot start: the runtime was shut down; create a new Runtime")
+            if self._native is not None:
+                raise RuntimeStateError("the runtime is already started")
+            orchestrations = dict(self._orchestrations)
+            activities = dict(self._activities)
+            native = gen.Runtime(
+                self._provider._native,
+                self._options._to_native(),
+                _driver.Stepper(lambda n, v: orchestrations.get((n, v))),
+                _driver.Invoker(activities.get),
+            )
+            registrations = [gen.OrchestrationRegistration(name=n, version=v) for (n, v) in orchestrations]
+            with translate_errors():
+                native.start(registrations, list(activities))
+            self._native = native
+
+    def shutdown(self, timeout_ms: Optional[int] = None) -> None:
+        """Stop the runtime, letting in-flight work finish for up to ``timeout_ms``
+        (default 1000). Returns as soon as everything stopped. Calling it again does nothing."""
+        if timeout_ms is not None and (isinstance(timeout_ms, bool) or not isinstance(timeout_ms, int) or timeout_ms < 0):
+            raise ValueError(f"timeout_ms must be an integer >= 0 or None, got {timeout_ms!r}")
+        with self._lock:
+            native, self._native, self._stopped = self._native, None, True
+        if native is not None:
+            native.shutdown(timeout_ms)
+
+    @property
+    def is_running(self) -> bool:
+        """True between start() and shutdown()."""
+        native = self._native
+        return native is not None and native.is_running()
+
+    def metrics_snapshot(self) -> Optional[Dict[str, int]]:
+        """The core's counters (``orch_starts``, ``orch_completions``, ``activity_success``,
+        ...) as a dict, or None when the runtime is not running."""
+        native = self._native
+        return None if native is None else native.metrics_snapshot()
+
+    def __enter__(self) -> "Runtime":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+
+@atexit.register
+def _stop_all_at_exit() -> None:
+    # Rust threads must not call into a finalising interpreter: stop every runtime first.
+    gen.shutdown_all(1000)

@@ -1,0 +1,85 @@
+"""Task descriptors: what an orchestration yields.
+
+A task is a plain description of durable work. Creating one has no effect; yielding it
+schedules the work in the Rust engine, which owns the resulting durable future (so
+Python's garbage collector can never cancel work by accident). Yielding the same task
+object twice schedules the work twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence
+
+__all__ = ["Task", "ActivityTask", "AllTask", "RaceTask"]
+
+
+class Task:
+    """Something an orchestration can ``yield``. Create tasks with ``ctx.*`` methods."""
+
+    __slots__ = ("_kind", "_command")
+
+    def __init__(self, kind: str, command: Dict[str, Any]) -> None:
+        self._kind = kind
+        self._command = command
+
+    @property
+    def kind(self) -> str:
+        """The kind of work: "activity", "timer", "wait", "sub_orchestration", ..."""
+        return self._kind
+
+    def __repr__(self) -> str:
+        details = ", ".join(f"{k}={v!r}" for k, v in self._command.items() if k not in ("t", "tasks"))
+        return f"<{type(self).__name__} {self._kind}{': ' + details if details else ''}>"
+
+
+class ActivityTask(Task):
+    """An activity call. ``with_tag`` routes it to workers that accept that tag."""
+
+    __slots__ = ()
+
+    def with_tag(self, tag: str) -> "ActivityTask":
+        """A copy of this task that only runtimes whose tag filter accepts ``tag`` run."""
+        if not isinstance(tag, str) or not tag:
+            raise ValueError(f"activity tag must be a non-empty string, got {tag!r}")
+        if self._command["t"] != "activity":
+            raise ValueError("with_tag() applies to plain activities, not to retried ones")
+        return ActivityTask(self._kind, {**self._command, "tag": tag})
+
+
+class AllTask(Task):
+    """Waits for every child task; see ``OrchestrationContext.all``."""
+
+    __slots__ = ("children", "return_exceptions")
+
+    def __init__(self, children: Sequence[Task], return_exceptions: bool) -> None:
+        self.children: List[Task] = list(children)
+        self.return_exceptions = return_exceptions
+        super().__init__("all", {"t": "all", "tasks": [c._command for c in self.children]})
+
+
+class RaceTask(Task):
+    """Waits for the first child task to finish; see ``OrchestrationContext.race``."""
+
+    __slots__ = ("children",)
+
+    def __init__(self, children: Sequence[Task]) -> None:
+        self.children: List[Task] = list(children)
+        super().__init__("race", {"t": "race", "tasks": [c._command for c in self.children]})
+
+
+def require_tasks(what: str, tasks: Sequence[Any]) -> List[Task]:
+    """The list of tasks, or TypeError naming the first thing that is not one."""
+    items = list(tasks)
+    for i, t in enumerate(items):
+        if not isinstance(t, Task):
+            raise TypeError(
+                f"{what}: item {i} is {t!r} ({type(t).__name__}), not a task; "
+                "pass tasks created by ctx.schedule_activity(), ctx.schedule_timer(), ..."
+            )
+    return items
+
+
+def optional_str(name: str, value: Optional[str]) -> Optional[str]:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{name} must be a string or None, got {type(value).__name__}")
+    return value

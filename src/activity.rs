@@ -1,0 +1,105 @@
+//! Activities: the handler the core calls, and the context object the foreign function gets.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use duroxide::runtime::registry::ActivityRegistry;
+use duroxide::ActivityContext as CoreActivityCtx;
+
+use crate::client::Client;
+use crate::foreign::{self, ActivityInvoker};
+
+#[derive(Debug, Clone)]
+pub struct ActivityInfo {
+    pub instance_id: String,
+    pub execution_id: u64,
+    pub orchestration_name: String,
+    pub orchestration_version: String,
+    pub activity_name: String,
+    pub worker_id: String,
+    pub session_id: Option<String>,
+    pub tag: Option<String>,
+}
+
+impl ActivityInfo {
+    fn of(ctx: &CoreActivityCtx) -> Self {
+        Self {
+            instance_id: ctx.instance_id().to_string(),
+            execution_id: ctx.execution_id(),
+            orchestration_name: ctx.orchestration_name().to_string(),
+            orchestration_version: ctx.orchestration_version().to_string(),
+            activity_name: ctx.activity_name().to_string(),
+            worker_id: ctx.worker_id().to_string(),
+            session_id: ctx.session_id().map(str::to_string),
+            tag: ctx.tag().map(str::to_string),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ActivityOutcome {
+    pub ok: bool,
+    pub payload: String,
+}
+
+pub struct ActivityContext {
+    ctx: CoreActivityCtx,
+    store_id: usize,
+}
+
+impl ActivityContext {
+    pub fn trace(&self, level: String, message: String) {
+        match level.to_ascii_lowercase().as_str() {
+            "warn" | "warning" => self.ctx.trace_warn(message),
+            "error" => self.ctx.trace_error(message),
+            "debug" => self.ctx.trace_debug(message),
+            _ => self.ctx.trace_info(message),
+        }
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.ctx.is_cancelled()
+    }
+
+    pub fn get_client(&self) -> Arc<Client> {
+        Arc::new(Client::from_core(self.ctx.get_client(), self.store_id))
+    }
+}
+
+/// Registers every activity name with one handler that calls the foreign invoker on a
+/// blocking thread (foreign code may block for as long as it likes there).
+pub fn registry(
+    names: &HashSet<String>,
+    invoker: Arc<dyn ActivityInvoker>,
+    store_id: usize,
+) -> Result<ActivityRegistry, String> {
+    let mut builder = ActivityRegistry::builder();
+    for name in names {
+        let invoker = invoker.clone();
+        builder = builder.register(name.clone(), move |ctx: CoreActivityCtx, input: String| {
+            let invoker = invoker.clone();
+            async move { invoke(invoker, ctx, input, store_id).await }
+        });
+    }
+    builder.build_result()
+}
+
+async fn invoke(
+    invoker: Arc<dyn ActivityInvoker>,
+    ctx: CoreActivityCtx,
+    input: String,
+    store_id: usize,
+) -> Result<String, String> {
+    if !foreign::alive() {
+        return Err("the process is exiting; the activity did not run".into());
+    }
+    let info = ActivityInfo::of(&ctx);
+    let handle = Arc::new(ActivityContext { ctx, store_id });
+    let name = info.activity_name.clone();
+    match tokio::task::spawn_blocking(move || invoker.invoke(handle, info, input)).await {
+        Ok(Ok(ActivityOutcome { ok: true, payload })) => Ok(payload),
+        Ok(Ok(ActivityOutcome { ok: false, payload })) => Err(payload),
+        Ok(Err(e)) => Err(format!("activity '{name}': the SDK failed to run it: {e}")),
+        Err(join) => Err(format!("activity '{name}' did not finish: {join}")),
+    }
+}

@@ -1,0 +1,75 @@
+//! The one error type that crosses the FFI boundary, and conversions into it.
+
+use duroxide::ClientError;
+
+/// Mirrors `DuroxideError` in `udl/duroxide.udl`; the Python layer maps each variant to
+/// an exception class (`python/duroxide/errors.py`).
+#[derive(Debug, thiserror::Error)]
+pub enum DuroxideError {
+    #[error("{message}")]
+    InvalidInput { message: String },
+    #[error("{message}")]
+    NotFound { message: String },
+    #[error("{message}")]
+    NotRegistered { message: String },
+    #[error("{message}")]
+    Timeout { message: String },
+    #[error("{message}")]
+    Provider { message: String },
+    #[error("{message}")]
+    Closed { message: String },
+    #[error("{message}")]
+    Internal { message: String },
+}
+
+pub type Result<T> = std::result::Result<T, DuroxideError>;
+
+impl DuroxideError {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::InvalidInput {
+            message: message.into(),
+        }
+    }
+    pub fn provider(message: impl Into<String>) -> Self {
+        Self::Provider {
+            message: message.into(),
+        }
+    }
+    pub fn closed(message: impl Into<String>) -> Self {
+        Self::Closed {
+            message: message.into(),
+        }
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::Internal {
+            message: message.into(),
+        }
+    }
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::Timeout {
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ClientError> for DuroxideError {
+    fn from(err: ClientError) -> Self {
+        match err {
+            ClientError::InvalidInput { message } => Self::InvalidInput { message },
+            ClientError::Timeout => Self::timeout("timed out waiting for the instance"),
+            ClientError::InstanceNotFound { instance_id } => Self::NotFound {
+                message: format!("instance '{instance_id}' not found"),
+            },
+            ClientError::Provider(e) => Self::provider(e.to_string()),
+            other => Self::provider(other.to_string()),
+        }
+    }
+}
+
+/// A foreign callback that raised something its implementation did not declare.
+/// Without this conversion UniFFI would panic inside the runtime.
+impl From<uniffi::UnexpectedUniFFICallbackError> for DuroxideError {
+    fn from(err: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        Self::internal(format!("foreign callback failed: {}", err.reason))
+    }
+}

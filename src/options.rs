@@ -1,0 +1,109 @@
+//! `RuntimeConfig` (the foreign side's validated options) to the core's `RuntimeOptions`.
+
+use std::time::Duration;
+
+use duroxide::runtime::{LogFormat, RuntimeOptions, UnregisteredBackoffConfig};
+
+use crate::error::{DuroxideError, Result};
+
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    pub dispatcher_poll_interval_ms: u64,
+    pub orchestration_concurrency: u32,
+    pub worker_concurrency: u32,
+    pub orchestrator_lock_timeout_ms: u64,
+    pub worker_lock_timeout_ms: u64,
+    pub activity_cancellation_grace_period_ms: u64,
+    pub max_attempts: u32,
+    pub unregistered_backoff_ms: u64,
+    pub max_sessions_per_runtime: u32,
+    pub session_idle_timeout_ms: u64,
+    pub worker_node_id: Option<String>,
+    pub log_level: String,
+    pub log_format: String,
+    pub service_name: String,
+    pub service_version: Option<String>,
+}
+
+/// The bound `Runtime::start_with_options` checks (and panics on) for the session idle
+/// timeout: `worker_lock_timeout - worker_lock_renewal_buffer`, or 1 s when negative.
+fn renewal_point(timeout: Duration, buffer: Duration) -> Duration {
+    timeout
+        .checked_sub(buffer)
+        .unwrap_or(Duration::from_secs(1))
+}
+
+pub fn log_format(name: &str) -> Result<LogFormat> {
+    match name {
+        "pretty" => Ok(LogFormat::Pretty),
+        "json" => Ok(LogFormat::Json),
+        "compact" => Ok(LogFormat::Compact),
+        other => Err(DuroxideError::invalid(format!(
+            "log_format {other:?} is not one of \"pretty\", \"json\", \"compact\""
+        ))),
+    }
+}
+
+impl RuntimeConfig {
+    pub fn to_core(&self) -> Result<RuntimeOptions> {
+        let ms = Duration::from_millis;
+        let positive = |name: &str, value: u64| {
+            if value == 0 {
+                Err(DuroxideError::invalid(format!(
+                    "{name} must be greater than 0"
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        positive(
+            "orchestration_concurrency",
+            self.orchestration_concurrency.into(),
+        )?;
+        positive("worker_concurrency", self.worker_concurrency.into())?;
+        positive(
+            "orchestrator_lock_timeout_ms",
+            self.orchestrator_lock_timeout_ms,
+        )?;
+        positive("worker_lock_timeout_ms", self.worker_lock_timeout_ms)?;
+        positive("max_attempts", self.max_attempts.into())?;
+        positive(
+            "max_sessions_per_runtime",
+            self.max_sessions_per_runtime.into(),
+        )?;
+
+        let mut options = RuntimeOptions {
+            dispatcher_min_poll_interval: ms(self.dispatcher_poll_interval_ms),
+            orchestration_concurrency: self.orchestration_concurrency as usize,
+            worker_concurrency: self.worker_concurrency as usize,
+            orchestrator_lock_timeout: ms(self.orchestrator_lock_timeout_ms),
+            worker_lock_timeout: ms(self.worker_lock_timeout_ms),
+            activity_cancellation_grace_period: ms(self.activity_cancellation_grace_period_ms),
+            max_attempts: self.max_attempts,
+            unregistered_backoff: UnregisteredBackoffConfig {
+                base_delay: ms(self.unregistered_backoff_ms),
+                max_delay: ms(self.unregistered_backoff_ms.saturating_mul(60)),
+            },
+            max_sessions_per_runtime: self.max_sessions_per_runtime as usize,
+            session_idle_timeout: ms(self.session_idle_timeout_ms),
+            worker_node_id: self.worker_node_id.clone(),
+            ..RuntimeOptions::default()
+        };
+        let renew_at = renewal_point(
+            options.worker_lock_timeout,
+            options.worker_lock_renewal_buffer,
+        );
+        if options.session_idle_timeout <= renew_at {
+            return Err(DuroxideError::invalid(format!(
+                "session_idle_timeout_ms ({}) must be greater than the worker lock renewal point ({} ms, derived from worker_lock_timeout_ms)",
+                self.session_idle_timeout_ms,
+                renew_at.as_millis()
+            )));
+        }
+        options.observability.log_format = log_format(&self.log_format)?;
+        options.observability.log_level = self.log_level.clone();
+        options.observability.service_name = self.service_name.clone();
+        options.observability.service_version = self.service_version.clone();
+        Ok(options)
+    }
+}

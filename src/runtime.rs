@@ -1,0 +1,237 @@
+//! `Runtime`: registries, start and shutdown of the core's dispatchers.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use duroxide::runtime::registry::VersionPolicy;
+use duroxide::runtime::OrchestrationRegistry;
+use duroxide::OrchestrationContext as CoreCtx;
+
+use crate::driver::{DriverEnv, OrchestrationDriver};
+use crate::error::{DuroxideError, Result};
+use crate::foreign::{ActivityInvoker, OrchestrationStepper};
+use crate::local_runtimes::{self, Registered};
+use crate::options::RuntimeConfig;
+use crate::provider::Provider;
+use crate::tasks::Known;
+use crate::{activity, executor, logging};
+
+#[derive(Debug, Clone)]
+pub struct OrchestrationRegistration {
+    pub name: String,
+    pub version: String,
+}
+
+enum State {
+    Idle,
+    Running {
+        core: Arc<duroxide::runtime::Runtime>,
+        registered: Arc<Registered>,
+    },
+    Stopped,
+}
+
+pub struct Runtime {
+    provider: Arc<Provider>,
+    config: RuntimeConfig,
+    stepper: Arc<dyn OrchestrationStepper>,
+    invoker: Arc<dyn ActivityInvoker>,
+    state: Mutex<State>,
+}
+
+/// Every running core runtime, so the exit hook can stop them all.
+static RUNNING: Mutex<Vec<Arc<duroxide::runtime::Runtime>>> = Mutex::new(Vec::new());
+
+impl Runtime {
+    pub fn new(
+        provider: Arc<Provider>,
+        config: RuntimeConfig,
+        stepper: Box<dyn OrchestrationStepper>,
+        invoker: Box<dyn ActivityInvoker>,
+    ) -> Self {
+        Self {
+            provider,
+            config,
+            stepper: Arc::from(stepper),
+            invoker: Arc::from(invoker),
+            state: Mutex::new(State::Idle),
+        }
+    }
+
+    pub fn start(
+        &self,
+        orchestrations: Vec<OrchestrationRegistration>,
+        activities: Vec<String>,
+    ) -> Result<()> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match *state {
+            State::Idle => {}
+            State::Running { .. } => {
+                return Err(DuroxideError::invalid("the runtime is already started"))
+            }
+            State::Stopped => {
+                return Err(DuroxideError::closed(
+                    "the runtime was shut down; create a new Runtime to start again",
+                ))
+            }
+        }
+        let options = self.config.to_core()?;
+        let activity_names: HashSet<String> = activities.into_iter().collect();
+        let orchestration_registry =
+            self.orchestration_registry(&orchestrations, &activity_names)?;
+        let activity_registry = activity::registry(
+            &activity_names,
+            self.invoker.clone(),
+            self.provider.store_id(),
+        )
+        .map_err(DuroxideError::invalid)?;
+
+        logging::install_default(&self.config.log_level, &self.config.log_format);
+        let store = self.provider.core();
+        let core = executor::block_on(async move {
+            duroxide::runtime::Runtime::start_with_options(
+                store,
+                activity_registry,
+                orchestration_registry,
+                options,
+            )
+            .await
+        });
+        let registered = Arc::new(Registered {
+            store_id: self.provider.store_id(),
+            orchestrations: orchestrations
+                .into_iter()
+                .map(|r| (r.name, r.version))
+                .collect(),
+        });
+        local_runtimes::add(registered.clone());
+        RUNNING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(core.clone());
+        *state = State::Running { core, registered };
+        Ok(())
+    }
+
+    fn orchestration_registry(
+        &self,
+        registrations: &[OrchestrationRegistration],
+        activities: &HashSet<String>,
+    ) -> Result<OrchestrationRegistry> {
+        // The core panics on versions registered out of order: sort them per name.
+        let mut by_name: HashMap<&str, Vec<semver::Version>> = HashMap::new();
+        for r in registrations {
+            let version = semver::Version::parse(&r.version).map_err(|e| {
+                DuroxideError::invalid(format!(
+                    "orchestration '{}': version {:?} is not semver: {e}",
+                    r.name, r.version
+                ))
+            })?;
+            by_name.entry(&r.name).or_default().push(version);
+        }
+        let env = Arc::new(DriverEnv {
+            stepper: self.stepper.clone(),
+            known: Known {
+                activities: activities.clone(),
+                orchestrations: by_name.keys().map(|n| n.to_string()).collect(),
+            },
+        });
+        let mut builder = OrchestrationRegistry::builder();
+        let mut names: Vec<_> = by_name.into_iter().collect();
+        names.sort();
+        for (name, mut versions) in names {
+            versions.sort();
+            for version in versions {
+                let env = env.clone();
+                builder = builder.register_versioned(
+                    name,
+                    version.to_string(),
+                    move |ctx: CoreCtx, input: String| {
+                        OrchestrationDriver::new(env.clone(), ctx, input)
+                    },
+                );
+            }
+            builder = builder.set_policy(name, VersionPolicy::Latest);
+        }
+        builder.build_result().map_err(DuroxideError::invalid)
+    }
+
+    pub fn shutdown(&self, timeout_ms: Option<u64>) {
+        let previous = {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::replace(&mut *state, State::Stopped)
+        };
+        if let State::Running { core, registered } = previous {
+            local_runtimes::remove(&registered);
+            stop(core, timeout_ms);
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        matches!(
+            *self.state.lock().unwrap_or_else(|e| e.into_inner()),
+            State::Running { .. }
+        )
+    }
+
+    pub fn metrics_snapshot(&self) -> Option<HashMap<String, u64>> {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let State::Running { core, .. } = &*state else {
+            return None;
+        };
+        let m = core.metrics_snapshot()?;
+        Some(HashMap::from([
+            ("orch_starts".into(), m.orch_starts),
+            ("orch_completions".into(), m.orch_completions),
+            ("orch_failures".into(), m.orch_failures),
+            ("orch_application_errors".into(), m.orch_application_errors),
+            (
+                "orch_infrastructure_errors".into(),
+                m.orch_infrastructure_errors,
+            ),
+            (
+                "orch_configuration_errors".into(),
+                m.orch_configuration_errors,
+            ),
+            ("orch_poison".into(), m.orch_poison),
+            ("activity_success".into(), m.activity_success),
+            ("activity_app_errors".into(), m.activity_app_errors),
+            ("activity_infra_errors".into(), m.activity_infra_errors),
+            ("activity_config_errors".into(), m.activity_config_errors),
+            ("activity_poison".into(), m.activity_poison),
+            (
+                "orch_dispatcher_items_fetched".into(),
+                m.orch_dispatcher_items_fetched,
+            ),
+            (
+                "worker_dispatcher_items_fetched".into(),
+                m.worker_dispatcher_items_fetched,
+            ),
+            ("orch_continue_as_new".into(), m.orch_continue_as_new),
+            ("suborchestration_calls".into(), m.suborchestration_calls),
+            ("provider_errors".into(), m.provider_errors),
+        ]))
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.shutdown(Some(0));
+    }
+}
+
+fn stop(core: Arc<duroxide::runtime::Runtime>, timeout_ms: Option<u64>) {
+    RUNNING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|r| !Arc::ptr_eq(r, &core));
+    executor::block_on(async move { core.shutdown(timeout_ms).await });
+}
+
+/// Stops every running runtime (the exit hook).
+pub fn shutdown_all(timeout_ms: u64) {
+    let all: Vec<_> = std::mem::take(&mut *RUNNING.lock().unwrap_or_else(|e| e.into_inner()));
+    for core in all {
+        stop(core, Some(timeout_ms));
+    }
+}
