@@ -1,7 +1,7 @@
 //! Activities: the handler the core calls, and the context object the foreign function gets.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use duroxide::runtime::registry::ActivityRegistry;
 use duroxide::ActivityContext as CoreActivityCtx;
@@ -66,8 +66,22 @@ impl ActivityContext {
     }
 }
 
-/// Registers every activity name with one handler that calls the foreign invoker on a
-/// blocking thread (foreign code may block for as long as it likes there).
+/// Where the foreign side reports an activity's outcome.
+pub struct ActivityCompletion {
+    sender: Mutex<Option<tokio::sync::oneshot::Sender<ActivityOutcome>>>,
+}
+
+impl ActivityCompletion {
+    pub fn complete(&self, outcome: ActivityOutcome) {
+        if let Some(sender) = self.sender.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            // The receiver is gone when the runtime stopped meanwhile: nothing to do.
+            let _ = sender.send(outcome);
+        }
+    }
+}
+
+/// Registers every activity name with one handler that hands the call to the foreign
+/// invoker and awaits its completion (the foreign code runs on a thread it owns).
 pub fn registry(
     names: &HashSet<String>,
     invoker: Arc<dyn ActivityInvoker>,
@@ -96,10 +110,20 @@ async fn invoke(
     let info = ActivityInfo::of(&ctx);
     let handle = Arc::new(ActivityContext { ctx, store_id });
     let name = info.activity_name.clone();
-    match tokio::task::spawn_blocking(move || invoker.invoke(handle, info, input)).await {
-        Ok(Ok(ActivityOutcome { ok: true, payload })) => Ok(payload),
-        Ok(Ok(ActivityOutcome { ok: false, payload })) => Err(payload),
-        Ok(Err(e)) => Err(format!("activity '{name}': the SDK failed to run it: {e}")),
-        Err(join) => Err(format!("activity '{name}' did not finish: {join}")),
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let completion = Arc::new(ActivityCompletion {
+        sender: Mutex::new(Some(sender)),
+    });
+    if let Err(e) = invoker.invoke(handle, info, input, completion) {
+        return Err(format!(
+            "activity '{name}': the SDK failed to start it: {e}"
+        ));
+    }
+    match receiver.await {
+        Ok(ActivityOutcome { ok: true, payload }) => Ok(payload),
+        Ok(ActivityOutcome { ok: false, payload }) => Err(payload),
+        Err(_) => Err(format!(
+            "activity '{name}' was abandoned before it reported a result"
+        )),
     }
 }

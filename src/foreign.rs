@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::activity::{ActivityContext, ActivityInfo, ActivityOutcome};
+use crate::activity::{ActivityCompletion, ActivityContext, ActivityInfo};
 use crate::error::DuroxideError;
 use crate::orchestration_context::{OrchestrationContext, OrchestrationInfo};
 
@@ -33,7 +33,8 @@ pub trait ActivityInvoker: Send + Sync {
         ctx: Arc<ActivityContext>,
         info: ActivityInfo,
         input: String,
-    ) -> Result<ActivityOutcome, DuroxideError>;
+        completion: Arc<ActivityCompletion>,
+    ) -> Result<(), DuroxideError>;
 }
 
 static FOREIGN_ALIVE: AtomicBool = AtomicBool::new(true);

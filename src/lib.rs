@@ -19,7 +19,7 @@ mod provider;
 mod runtime;
 mod tasks;
 
-pub use activity::{ActivityContext, ActivityInfo, ActivityOutcome};
+pub use activity::{ActivityCompletion, ActivityContext, ActivityInfo, ActivityOutcome};
 pub use client::{Client, OrchestrationState};
 pub use error::DuroxideError;
 pub use foreign::{ActivityInvoker, OrchestrationStepper};

@@ -18,6 +18,7 @@ from . import errors
 from ._codec import decode, encode
 from ._native import gen
 from .context import ActivityContext, OrchestrationContext
+from ._workers import WorkerPool
 from .tasks import AllTask, RaceTask, Task
 
 log = logging.getLogger("duroxide")
@@ -175,12 +176,22 @@ class Stepper(gen.OrchestrationStepper):
 
 
 class Invoker(gen.ActivityInvoker):
-    """Runs activity functions on the blocking threads Rust hands it."""
+    """Runs activity functions on Python-owned daemon threads (see ``_workers``)."""
 
     def __init__(self, lookup: ActivityLookup) -> None:
         self._lookup = lookup
+        self._pool = WorkerPool("duroxide-activity")
 
-    def invoke(self, ctx: "gen.ActivityContext", info: "gen.ActivityInfo", input: str) -> "gen.ActivityOutcome":
+    def invoke(
+        self,
+        ctx: "gen.ActivityContext",
+        info: "gen.ActivityInfo",
+        input: str,
+        completion: "gen.ActivityCompletion",
+    ) -> None:
+        self._pool.submit(lambda: completion.complete(self._run(ctx, info, input)))
+
+    def _run(self, ctx: "gen.ActivityContext", info: "gen.ActivityInfo", input: str) -> "gen.ActivityOutcome":
         name = info.activity_name
         fn = self._lookup(name)
         if fn is None:

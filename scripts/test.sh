@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite from a clean checkout: creates .venv, builds the native library
+# into it, makes sure a PostgreSQL server answers, runs cargo's unit tests and pytest.
+# Extra arguments go to pytest (e.g. scripts/test.sh -k race -x).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+# shellcheck disable=SC1091
+source .venv/bin/activate
+python -m pip install --quiet --disable-pip-version-check "maturin>=1.9,<2.0" "pytest>=8"
+
+# A stale generated module from an older build breaks the package build.
+rm -rf python/duroxide/_ffi
+maturin develop --quiet
+
+DATABASE_URL="$(scripts/ensure_postgres.sh)"
+export DATABASE_URL
+
+cargo test --quiet --lib
+python -m pytest "$@"
