@@ -66,6 +66,13 @@ impl Provider {
         }
         let shown = redact(&url);
         let provider = connect(async move {
+            // sqlx retries a refused connection until its pool timeout; probe first so an
+            // unreachable server is reported at once.
+            if let Some(addr) = host_port(&url) {
+                tokio::net::TcpStream::connect(&addr)
+                    .await
+                    .map_err(|e| format!("cannot reach {addr}: {e}"))?;
+            }
             PostgresProvider::new_with_schema(&url, schema.as_deref())
                 .await
                 .map_err(|e| format!("{e:#}"))
@@ -124,6 +131,28 @@ fn validate_schema_name(schema: &str) -> Result<()> {
     }
 }
 
+/// `host:port` of a TCP PostgreSQL URL; None for socket URLs and when it cannot tell.
+fn host_port(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?']).next()?;
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if hostport.is_empty() || hostport.contains(',') {
+        return None; // a socket directory or a multi-host URL: let sqlx decide
+    }
+    if hostport.starts_with('[') {
+        return Some(if hostport.contains("]:") {
+            hostport.to_string()
+        } else {
+            format!("{hostport}:5432")
+        });
+    }
+    Some(if hostport.contains(':') {
+        hostport.to_string()
+    } else {
+        format!("{hostport}:5432")
+    })
+}
+
 /// The URL with its password replaced, for error messages.
 fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -135,5 +164,43 @@ fn redact(url: &str) -> String {
     match userinfo.split_once(':') {
         Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
         None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_of_urls() {
+        assert_eq!(
+            host_port("postgresql://u:p@db.example:6543/x").as_deref(),
+            Some("db.example:6543")
+        );
+        assert_eq!(
+            host_port("postgres://u@127.0.0.1/x?sslmode=disable").as_deref(),
+            Some("127.0.0.1:5432")
+        );
+        assert_eq!(
+            host_port("postgresql://[::1]:5433/x").as_deref(),
+            Some("[::1]:5433")
+        );
+        assert_eq!(host_port("postgresql:///x?host=/run/postgresql"), None);
+    }
+
+    #[test]
+    fn schema_names() {
+        assert!(validate_schema_name("my_schema_1").is_ok());
+        assert!(validate_schema_name("x\"; drop table y; --").is_err());
+        assert!(validate_schema_name("1abc").is_err());
+        assert!(validate_schema_name("").is_err());
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgresql://u:secret@h:5432/d"),
+            "postgresql://u:***@h:5432/d"
+        );
     }
 }
