@@ -38,5 +38,8 @@ class WorkerPool:
         while True:
             job = self._jobs.get()
             job()  # jobs catch their own exceptions
+            # Drop it before idling: it holds the activity context and, through it,
+            # the provider's connection pool.
+            job = None
             with self._lock:
                 self._idle += 1
