@@ -17,8 +17,8 @@ from typing import Any, Callable, Dict, Optional
 from . import errors
 from ._codec import decode, encode
 from ._native import gen
-from .context import ActivityContext, OrchestrationContext
 from ._workers import WorkerPool
+from .context import ActivityContext, OrchestrationContext
 from .tasks import AllTask, RaceTask, Task
 
 log = logging.getLogger("duroxide")
@@ -128,10 +128,14 @@ class Stepper(gen.OrchestrationStepper):
     def release(self, generator_id: int) -> None:
         live = self._live.pop(generator_id, None)
         if live is not None:
-            try:
-                live.gen.close()
-            except BaseException:  # noqa: B036 - a generator that refuses to close
-                log.debug("generator of %s did not close cleanly", live.name, exc_info=True)
+            self.release_generator(live)
+
+    @staticmethod
+    def release_generator(live: _Live) -> None:
+        try:
+            live.gen.close()
+        except BaseException:  # noqa: B036 - a generator that refuses to close
+            log.debug("generator of %s did not close cleanly", live.name, exc_info=True)
 
     def _advance(self, generator_id: int, live: _Live, value: Any, error: Optional[BaseException]) -> str:
         """Send ``value`` (or throw ``error``) into the generator; report what it did next."""
@@ -145,7 +149,7 @@ class Stepper(gen.OrchestrationStepper):
             return self._failed(live.name, e)
         if not isinstance(yielded, Task):
             self._live.pop(generator_id, None)
-            live.gen.close()
+            self.release_generator(live)
             return _step_fail(
                 f"orchestration {live.name!r} yielded {yielded!r} ({type(yielded).__name__}), which is not a task; "
                 "yield what a ctx.* method returns, e.g. `yield ctx.schedule_activity(...)`"
