@@ -8,6 +8,7 @@ use duroxide::ActivityContext as CoreActivityCtx;
 
 use crate::client::Client;
 use crate::foreign::{self, ActivityInvoker};
+use crate::store::StoreEvents;
 
 #[derive(Debug, Clone)]
 pub struct ActivityInfo {
@@ -44,7 +45,7 @@ pub struct ActivityOutcome {
 
 pub struct ActivityContext {
     ctx: CoreActivityCtx,
-    store_id: usize,
+    events: Arc<StoreEvents>,
 }
 
 impl ActivityContext {
@@ -62,7 +63,10 @@ impl ActivityContext {
     }
 
     pub fn get_client(&self) -> Arc<Client> {
-        Arc::new(Client::from_core(self.ctx.get_client(), self.store_id))
+        Arc::new(Client::from_core(
+            self.ctx.get_client(),
+            self.events.clone(),
+        ))
     }
 }
 
@@ -85,14 +89,14 @@ impl ActivityCompletion {
 pub fn registry(
     names: &HashSet<String>,
     invoker: Arc<dyn ActivityInvoker>,
-    store_id: usize,
+    events: Arc<StoreEvents>,
 ) -> Result<ActivityRegistry, String> {
     let mut builder = ActivityRegistry::builder();
     for name in names {
-        let invoker = invoker.clone();
+        let (invoker, events) = (invoker.clone(), events.clone());
         builder = builder.register(name.clone(), move |ctx: CoreActivityCtx, input: String| {
-            let invoker = invoker.clone();
-            async move { invoke(invoker, ctx, input, store_id).await }
+            let (invoker, events) = (invoker.clone(), events.clone());
+            async move { invoke(invoker, ctx, input, events).await }
         });
     }
     builder.build_result()
@@ -102,13 +106,13 @@ async fn invoke(
     invoker: Arc<dyn ActivityInvoker>,
     ctx: CoreActivityCtx,
     input: String,
-    store_id: usize,
+    events: Arc<StoreEvents>,
 ) -> Result<String, String> {
     if !foreign::alive() {
         return Err("the process is exiting; the activity did not run".into());
     }
     let info = ActivityInfo::of(&ctx);
-    let handle = Arc::new(ActivityContext { ctx, store_id });
+    let handle = Arc::new(ActivityContext { ctx, events });
     let name = info.activity_name.clone();
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let completion = Arc::new(ActivityCompletion {

@@ -8,6 +8,7 @@ use duroxide::OrchestrationStatus;
 
 use crate::error::{DuroxideError, Result};
 use crate::provider::Provider;
+use crate::store::StoreEvents;
 use crate::{executor, local_runtimes};
 
 #[derive(Debug, Clone)]
@@ -68,19 +69,19 @@ impl OrchestrationState {
 
 pub struct Client {
     core: duroxide::Client,
-    store_id: usize,
+    events: Arc<StoreEvents>,
     closed: AtomicBool,
 }
 
 impl Client {
     pub fn new(provider: Arc<Provider>) -> Self {
-        Self::from_core(duroxide::Client::new(provider.core()), provider.store_id())
+        Self::from_core(duroxide::Client::new(provider.core()), provider.events())
     }
 
-    pub fn from_core(core: duroxide::Client, store_id: usize) -> Self {
+    pub fn from_core(core: duroxide::Client, events: Arc<StoreEvents>) -> Self {
         Self {
             core,
-            store_id,
+            events,
             closed: AtomicBool::new(false),
         }
     }
@@ -107,9 +108,11 @@ impl Client {
         if name.is_empty() {
             return Err(DuroxideError::invalid("orchestration name is empty"));
         }
-        if let Err(known) =
-            local_runtimes::check_orchestration(self.store_id, &name, version.as_deref())
-        {
+        if let Err(known) = local_runtimes::check_orchestration(
+            local_runtimes::store_id(&self.events),
+            &name,
+            version.as_deref(),
+        ) {
             let what = match &version {
                 Some(v) => format!("{name}@{v}"),
                 None => name.clone(),
@@ -145,17 +148,22 @@ impl Client {
         timeout_ms: u64,
     ) -> Result<OrchestrationState> {
         let core = self.core()?;
-        let id = instance_id.clone();
+        let events = self.events.clone();
         executor::block_on(async move {
-            core.wait_for_orchestration(&id, Duration::from_millis(timeout_ms))
-                .await
-        })
-        .map(Into::into)
-        .map_err(|e| match e {
-            duroxide::ClientError::Timeout => DuroxideError::timeout(format!(
-                "instance '{instance_id}' did not finish within {timeout_ms} ms"
-            )),
-            other => other.into(),
+            let found = wait_until(
+                &core,
+                &events,
+                &instance_id,
+                timeout_ms,
+                (POLL_FLOOR, POLL_CEILING),
+                |s| s.is_terminal().then(|| s.clone()),
+            )
+            .await?;
+            found.ok_or_else(|| {
+                DuroxideError::timeout(format!(
+                    "instance '{instance_id}' did not finish within {timeout_ms} ms"
+                ))
+            })
         })
     }
 
@@ -167,24 +175,27 @@ impl Client {
         timeout_ms: u64,
     ) -> Result<Option<OrchestrationState>> {
         let core = self.core()?;
-        let interval = Duration::from_millis(poll_interval_ms.max(1));
+        let events = self.events.clone();
+        let poll = Duration::from_millis(poll_interval_ms.max(1));
         executor::block_on(async move {
-            let deadline = Instant::now() + Duration::from_millis(timeout_ms);
-            loop {
-                let state: OrchestrationState =
-                    core.get_orchestration_status(&instance_id).await?.into();
-                if state.custom_status_version > last_seen_version {
-                    return Ok(Some(state));
-                }
-                if state.is_terminal() {
-                    return Ok(None);
-                }
-                let now = Instant::now();
-                if now >= deadline {
-                    return Ok(None);
-                }
-                tokio::time::sleep(interval.min(deadline - now)).await;
-            }
+            let found = wait_until(
+                &core,
+                &events,
+                &instance_id,
+                timeout_ms,
+                (poll, poll),
+                |s| {
+                    if s.custom_status_version > last_seen_version {
+                        Some(Some(s.clone()))
+                    } else if s.is_terminal() {
+                        Some(None) // over, and nothing newer will come
+                    } else {
+                        None
+                    }
+                },
+            )
+            .await?;
+            Ok(found.flatten())
         })
     }
 
@@ -208,6 +219,46 @@ impl Client {
 
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
+    }
+}
+
+/// First poll interval of a wait; it doubles up to `POLL_CEILING`. Within one process
+/// the wait is woken as soon as a turn of the instance is committed, so polling only
+/// matters when the instance runs in another process.
+const POLL_FLOOR: Duration = Duration::from_millis(5);
+const POLL_CEILING: Duration = Duration::from_millis(100);
+
+/// Reads the instance's state until `done` returns `Some`, or `timeout_ms` passes (`None`).
+async fn wait_until<T>(
+    core: &duroxide::Client,
+    events: &Arc<StoreEvents>,
+    instance_id: &str,
+    timeout_ms: u64,
+    (first_poll, max_poll): (Duration, Duration),
+    mut done: impl FnMut(&OrchestrationState) -> Option<T>,
+) -> Result<Option<T>> {
+    let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+    let watch = events.watch(instance_id);
+    let mut poll = first_poll;
+    loop {
+        // Armed before the read, so a commit between the read and the wait still wakes us.
+        let notified = watch.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let state: OrchestrationState = core.get_orchestration_status(instance_id).await?.into();
+        if let Some(found) = done(&state) {
+            return Ok(Some(found));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(None);
+        }
+        if tokio::time::timeout(poll.min(deadline - now), notified)
+            .await
+            .is_err()
+        {
+            poll = (poll * 2).min(max_poll);
+        }
     }
 }
 

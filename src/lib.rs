@@ -17,6 +17,7 @@ mod orchestration_context;
 mod outcome;
 mod provider;
 mod runtime;
+mod store;
 mod tasks;
 
 pub use activity::{ActivityCompletion, ActivityContext, ActivityInfo, ActivityOutcome};

@@ -7,6 +7,11 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
+/// Identity of a store: the address of its `StoreEvents`, shared by every handle on it.
+pub fn store_id(events: &std::sync::Arc<crate::store::StoreEvents>) -> usize {
+    std::sync::Arc::as_ptr(events) as usize
+}
+
 pub struct Registered {
     pub store_id: usize,
     /// `(name, version)` pairs.

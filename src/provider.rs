@@ -10,12 +10,14 @@ use duroxide_pg_opt::PostgresProvider;
 
 use crate::error::{DuroxideError, Result};
 use crate::executor;
+use crate::store::{Store, StoreEvents};
 
 /// How long opening a database may take before the caller gets an error instead of a hang.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub struct Provider {
     inner: Arc<dyn CoreProvider>,
+    events: Arc<StoreEvents>,
     kind: &'static str,
 }
 
@@ -39,19 +41,13 @@ impl Provider {
             connect(async move { SqliteProvider::new(&url, None).await }).map_err(|e| {
                 DuroxideError::provider(format!("cannot open SQLite database {path:?}: {e}"))
             })?;
-        Ok(Self {
-            inner: Arc::new(provider),
-            kind: "sqlite",
-        })
+        Ok(Self::wrap(Arc::new(provider), "sqlite"))
     }
 
     pub fn sqlite_in_memory() -> Result<Self> {
         let provider = connect(async { SqliteProvider::new_in_memory().await })
             .map_err(|e| DuroxideError::provider(format!("cannot create in-memory SQLite: {e}")))?;
-        Ok(Self {
-            inner: Arc::new(provider),
-            kind: "sqlite",
-        })
+        Ok(Self::wrap(Arc::new(provider), "sqlite"))
     }
 
     pub fn connect_postgres(url: String, schema: Option<String>) -> Result<Self> {
@@ -80,10 +76,18 @@ impl Provider {
         .map_err(|e| {
             DuroxideError::provider(format!("cannot connect to PostgreSQL at {shown}: {e}"))
         })?;
-        Ok(Self {
-            inner: Arc::new(provider),
-            kind: "postgres",
-        })
+        Ok(Self::wrap(Arc::new(provider), "postgres"))
+    }
+
+    fn wrap(store: Arc<dyn CoreProvider>, kind: &'static str) -> Self {
+        let events = Arc::new(StoreEvents::default());
+        let retry_locks = kind == "sqlite";
+        let inner = Arc::new(Store::new(store, events.clone(), retry_locks));
+        Self {
+            inner,
+            events,
+            kind,
+        }
     }
 
     pub fn kind(&self) -> String {
@@ -94,9 +98,8 @@ impl Provider {
         self.inner.clone()
     }
 
-    /// Identity of the underlying store, shared by every handle cloned from it.
-    pub fn store_id(&self) -> usize {
-        Arc::as_ptr(&self.inner) as *const () as usize
+    pub fn events(&self) -> Arc<StoreEvents> {
+        self.events.clone()
     }
 }
 

@@ -82,7 +82,7 @@ impl Runtime {
         let activity_registry = activity::registry(
             &activity_names,
             self.invoker.clone(),
-            self.provider.store_id(),
+            self.provider.events(),
         )
         .map_err(DuroxideError::invalid)?;
 
@@ -98,7 +98,7 @@ impl Runtime {
             .await
         });
         let registered = Arc::new(Registered {
-            store_id: self.provider.store_id(),
+            store_id: local_runtimes::store_id(&self.provider.events()),
             orchestrations: orchestrations
                 .into_iter()
                 .map(|r| (r.name, r.version))

@@ -1,0 +1,368 @@
+//! The provider every runtime and client of one `Provider` object shares, wrapped.
+//!
+//! Two things the core does not do for an embedded SDK:
+//! - **SQLite lock errors are absorbed here.** The SQLite provider opens deferred
+//!   transactions; when two of its pooled connections upgrade to writers at once, SQLite
+//!   answers `database is locked` (codes 5 and 517) at once, without waiting on its busy
+//!   timeout. The core then backs off 200 ms per failed fetch and, after 5 failed
+//!   acknowledgements, fails the orchestration. A failed call has rolled its transaction
+//!   back, so retrying the same call after a few milliseconds is safe; we do that, within
+//!   a budget, before the core ever sees the error.
+//! - **In-process completion signals.** After an orchestration turn is acknowledged, the
+//!   waiters on that instance in this process are woken, so `wait_for_orchestration`
+//!   returns at once instead of at its next poll.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use duroxide::providers::{
+    DispatcherCapabilityFilter, ExecutionMetadata, OrchestrationItem, Provider, ProviderAdmin,
+    ProviderError, ScheduledActivityIdentifier, SessionFetchConfig, TagFilter, WorkItem,
+};
+use duroxide::Event;
+use tokio::sync::Notify;
+
+/// How long one call may keep retrying lock errors before the core gets the error.
+const LOCK_RETRY_BUDGET: Duration = Duration::from_secs(10);
+const LOCK_RETRY_MAX_DELAY: Duration = Duration::from_millis(50);
+
+/// Instances being waited on in this process, and how often lock errors were absorbed.
+#[derive(Default)]
+pub struct StoreEvents {
+    waiters: Mutex<HashMap<String, Arc<Notify>>>,
+    lock_retries: AtomicU64,
+}
+
+impl StoreEvents {
+    /// Registers interest in `instance`; keep the guard while waiting.
+    pub fn watch(self: &Arc<Self>, instance: &str) -> Watch {
+        let notify = self
+            .waiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(instance.to_string())
+            .or_default()
+            .clone();
+        Watch {
+            events: self.clone(),
+            instance: instance.to_string(),
+            notify,
+        }
+    }
+
+    fn changed(&self, instance: &str) {
+        if let Some(notify) = self
+            .waiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(instance)
+        {
+            notify.notify_waiters();
+        }
+    }
+
+    /// Lock errors retried away since the store was opened (for diagnostics and benchmarks).
+    pub fn lock_retries(&self) -> u64 {
+        self.lock_retries.load(Ordering::Relaxed)
+    }
+}
+
+/// Interest in one instance's changes.
+pub struct Watch {
+    events: Arc<StoreEvents>,
+    instance: String,
+    notify: Arc<Notify>,
+}
+
+impl Watch {
+    /// Waits until the instance changes, or `limit` passes. Call it before reading the
+    /// state it guards and `enable()` the result, so a change in between is not missed.
+    pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.notify.notified()
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let mut waiters = self
+            .events
+            .waiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        // The map and this guard hold the last two references: nobody else waits.
+        if Arc::strong_count(&self.notify) <= 2 {
+            waiters.remove(&self.instance);
+        }
+    }
+}
+
+pub struct Store {
+    inner: Arc<dyn Provider>,
+    events: Arc<StoreEvents>,
+    retry_locks: bool,
+}
+
+impl Store {
+    pub fn new(inner: Arc<dyn Provider>, events: Arc<StoreEvents>, retry_locks: bool) -> Self {
+        Self {
+            inner,
+            events,
+            retry_locks,
+        }
+    }
+
+    async fn call<T, F, Fut>(&self, mut op: F) -> Result<T, ProviderError>
+    where
+        F: FnMut() -> Fut + Send,
+        Fut: Future<Output = Result<T, ProviderError>> + Send,
+        T: Send,
+    {
+        if !self.retry_locks {
+            return op().await;
+        }
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(1);
+        loop {
+            match op().await {
+                Err(e) if is_lock_error(&e) && started.elapsed() < LOCK_RETRY_BUDGET => {
+                    self.events.lock_retries.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(jitter(delay)).await;
+                    delay = (delay * 2).min(LOCK_RETRY_MAX_DELAY);
+                }
+                result => return result,
+            }
+        }
+    }
+}
+
+fn is_lock_error(e: &ProviderError) -> bool {
+    e.retryable
+        && (e.message.contains("database is locked")
+            || e.message.contains("database is deadlocked"))
+}
+
+/// Between half and all of `delay`, so contending connections do not retry in step.
+fn jitter(delay: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()));
+    let half = delay.as_micros() as u64 / 2;
+    Duration::from_micros(half + nanos % (half + 1))
+}
+
+#[async_trait]
+impl Provider for Store {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn version(&self) -> &str {
+        self.inner.version()
+    }
+
+    async fn fetch_orchestration_item(
+        &self,
+        lock_timeout: Duration,
+        poll_timeout: Duration,
+        filter: Option<&DispatcherCapabilityFilter>,
+    ) -> Result<Option<(OrchestrationItem, String, u32)>, ProviderError> {
+        self.call(|| {
+            self.inner
+                .fetch_orchestration_item(lock_timeout, poll_timeout, filter)
+        })
+        .await
+    }
+
+    async fn ack_orchestration_item(
+        &self,
+        lock_token: &str,
+        execution_id: u64,
+        history_delta: Vec<Event>,
+        worker_items: Vec<WorkItem>,
+        orchestrator_items: Vec<WorkItem>,
+        metadata: ExecutionMetadata,
+        cancelled_activities: Vec<ScheduledActivityIdentifier>,
+    ) -> Result<(), ProviderError> {
+        let instance = history_delta.first().map(|e| e.instance_id.clone());
+        self.call(|| {
+            self.inner.ack_orchestration_item(
+                lock_token,
+                execution_id,
+                history_delta.clone(),
+                worker_items.clone(),
+                orchestrator_items.clone(),
+                metadata.clone(),
+                cancelled_activities.clone(),
+            )
+        })
+        .await?;
+        if let Some(instance) = instance {
+            self.events.changed(&instance);
+        }
+        Ok(())
+    }
+
+    async fn abandon_orchestration_item(
+        &self,
+        lock_token: &str,
+        delay: Option<Duration>,
+        ignore_attempt: bool,
+    ) -> Result<(), ProviderError> {
+        self.call(|| {
+            self.inner
+                .abandon_orchestration_item(lock_token, delay, ignore_attempt)
+        })
+        .await
+    }
+
+    async fn read(&self, instance: &str) -> Result<Vec<Event>, ProviderError> {
+        self.call(|| self.inner.read(instance)).await
+    }
+
+    async fn read_with_execution(
+        &self,
+        instance: &str,
+        execution_id: u64,
+    ) -> Result<Vec<Event>, ProviderError> {
+        self.call(|| self.inner.read_with_execution(instance, execution_id))
+            .await
+    }
+
+    async fn append_with_execution(
+        &self,
+        instance: &str,
+        execution_id: u64,
+        new_events: Vec<Event>,
+    ) -> Result<(), ProviderError> {
+        self.call(|| {
+            self.inner
+                .append_with_execution(instance, execution_id, new_events.clone())
+        })
+        .await
+    }
+
+    async fn enqueue_for_worker(&self, item: WorkItem) -> Result<(), ProviderError> {
+        self.call(|| self.inner.enqueue_for_worker(item.clone()))
+            .await
+    }
+
+    async fn fetch_work_item(
+        &self,
+        lock_timeout: Duration,
+        poll_timeout: Duration,
+        session: Option<&SessionFetchConfig>,
+        tag_filter: &TagFilter,
+    ) -> Result<Option<(WorkItem, String, u32)>, ProviderError> {
+        self.call(|| {
+            self.inner
+                .fetch_work_item(lock_timeout, poll_timeout, session, tag_filter)
+        })
+        .await
+    }
+
+    async fn ack_work_item(
+        &self,
+        token: &str,
+        completion: Option<WorkItem>,
+    ) -> Result<(), ProviderError> {
+        self.call(|| self.inner.ack_work_item(token, completion.clone()))
+            .await
+    }
+
+    async fn renew_work_item_lock(
+        &self,
+        token: &str,
+        extend_for: Duration,
+    ) -> Result<(), ProviderError> {
+        self.call(|| self.inner.renew_work_item_lock(token, extend_for))
+            .await
+    }
+
+    async fn renew_session_lock(
+        &self,
+        owner_ids: &[&str],
+        extend_for: Duration,
+        idle_timeout: Duration,
+    ) -> Result<usize, ProviderError> {
+        self.call(|| {
+            self.inner
+                .renew_session_lock(owner_ids, extend_for, idle_timeout)
+        })
+        .await
+    }
+
+    async fn cleanup_orphaned_sessions(
+        &self,
+        idle_timeout: Duration,
+    ) -> Result<usize, ProviderError> {
+        self.call(|| self.inner.cleanup_orphaned_sessions(idle_timeout))
+            .await
+    }
+
+    async fn abandon_work_item(
+        &self,
+        token: &str,
+        delay: Option<Duration>,
+        ignore_attempt: bool,
+    ) -> Result<(), ProviderError> {
+        self.call(|| self.inner.abandon_work_item(token, delay, ignore_attempt))
+            .await
+    }
+
+    async fn renew_orchestration_item_lock(
+        &self,
+        token: &str,
+        extend_for: Duration,
+    ) -> Result<(), ProviderError> {
+        self.call(|| self.inner.renew_orchestration_item_lock(token, extend_for))
+            .await
+    }
+
+    async fn enqueue_for_orchestrator(
+        &self,
+        item: WorkItem,
+        delay: Option<Duration>,
+    ) -> Result<(), ProviderError> {
+        self.call(|| self.inner.enqueue_for_orchestrator(item.clone(), delay))
+            .await
+    }
+
+    fn as_management_capability(&self) -> Option<&dyn ProviderAdmin> {
+        self.inner.as_management_capability()
+    }
+
+    async fn get_custom_status(
+        &self,
+        instance: &str,
+        last_seen_version: u64,
+    ) -> Result<Option<(Option<String>, u64)>, ProviderError> {
+        self.call(|| self.inner.get_custom_status(instance, last_seen_version))
+            .await
+    }
+
+    async fn get_kv_value(
+        &self,
+        instance: &str,
+        key: &str,
+    ) -> Result<Option<String>, ProviderError> {
+        self.call(|| self.inner.get_kv_value(instance, key)).await
+    }
+
+    async fn get_kv_all_values(
+        &self,
+        instance: &str,
+    ) -> Result<HashMap<String, String>, ProviderError> {
+        self.call(|| self.inner.get_kv_all_values(instance)).await
+    }
+
+    async fn get_instance_stats(
+        &self,
+        instance: &str,
+    ) -> Result<Option<duroxide::SystemStats>, ProviderError> {
+        self.call(|| self.inner.get_instance_stats(instance)).await
+    }
+}
