@@ -1,0 +1,154 @@
+"""Benchmarks of the Python SDK over its public API.
+
+    python benchmarks/bench.py [--provider sqlite|postgres|both] [--json out.json] [--quick]
+
+Scenarios (each asserts its outputs; none is a timed test in CI):
+  latency      start -> wait_for_orchestration of a one-activity orchestration, median of 20
+  throughput   300 orchestrations x 1 activity, started together
+  fanout       1 orchestration x 500 activities with ctx.all
+  chain-N      one orchestration running N activities in sequence (N = 100, 200, 400)
+  timers       200 orchestrations each waiting on a 10 ms durable timer
+
+All runtimes use a 1 ms dispatcher poll. PostgreSQL uses DATABASE_URL (default
+postgresql://postgres@127.0.0.1:5432/postgres) and a throwaway schema.
+The native-Rust counterpart (issue 5) is not written yet: there is no ratio column.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from typing import Callable, Dict
+
+from duroxide import Client, PostgresProvider, Runtime, RuntimeOptions, SqliteProvider
+
+OPTIONS = RuntimeOptions(dispatcher_poll_interval_ms=1, log_level="error")
+
+
+def make_provider(kind: str):
+    if kind == "sqlite":
+        return SqliteProvider.open(os.path.join(tempfile.mkdtemp(prefix="duroxide-bench-"), "bench.db"))
+    url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    return PostgresProvider.connect_with_schema(url, f"bench_{uuid.uuid4().hex[:8]}")
+
+
+def build_runtime(provider) -> Runtime:
+    runtime = Runtime(provider, OPTIONS)
+    runtime.register_activity("Echo", lambda ctx, x: x)
+
+    @runtime.register_orchestration("One")
+    def one(ctx, x):
+        return (yield ctx.schedule_activity("Echo", x))
+
+    @runtime.register_orchestration("Fan")
+    def fan(ctx, n):
+        return sum((yield ctx.all([ctx.schedule_activity("Echo", i) for i in range(n)])))
+
+    @runtime.register_orchestration("Chain")
+    def chain(ctx, n):
+        total = 0
+        for i in range(n):
+            total += yield ctx.schedule_activity("Echo", i)
+        return total
+
+    @runtime.register_orchestration("Timer")
+    def timer(ctx, ms):
+        yield ctx.schedule_timer(ms)
+        return ms
+
+    return runtime
+
+
+def run_many(client: Client, name: str, inputs: list, timeout_ms: int = 600_000) -> float:
+    ids = [uuid.uuid4().hex for _ in inputs]
+    started = time.perf_counter()
+    for instance_id, value in zip(ids, inputs):
+        client.start_orchestration(instance_id, name, value)
+    results = [client.wait_for_orchestration(i, timeout_ms) for i in ids]
+    elapsed = time.perf_counter() - started
+    bad = [r for r in results if r.status != "Completed"]
+    assert not bad, f"{name}: {len(bad)} failed, first: {bad[0].error}"
+    return elapsed
+
+
+def scenarios(quick: bool) -> Dict[str, Callable[[Client], Dict[str, float]]]:
+    chain_sizes = [100] if quick else [100, 200, 400]
+
+    def latency(client):
+        samples = []
+        for i in range(20):
+            samples.append(run_many(client, "One", [i]) * 1000)
+        return {"median_ms": statistics.median(samples)}
+
+    def throughput(client):
+        n = 100 if quick else 300
+        elapsed = run_many(client, "One", list(range(n)))
+        return {"orchestrations_per_s": n / elapsed, "seconds": elapsed}
+
+    def fanout(client):
+        n = 100 if quick else 500
+        instance_id = uuid.uuid4().hex
+        started = time.perf_counter()
+        client.start_orchestration(instance_id, "Fan", n)
+        result = client.wait_for_orchestration(instance_id, 600_000)
+        assert result.output == sum(range(n)), result
+        elapsed = time.perf_counter() - started
+        return {"activities_per_s": n / elapsed, "seconds": elapsed}
+
+    def chain(n):
+        def run(client):
+            instance_id = uuid.uuid4().hex
+            started = time.perf_counter()
+            client.start_orchestration(instance_id, "Chain", n)
+            result = client.wait_for_orchestration(instance_id, 600_000)
+            assert result.output == sum(range(n)), result
+            elapsed = time.perf_counter() - started
+            return {"ms_per_step": elapsed * 1000 / n, "seconds": elapsed}
+
+        return run
+
+    def timers(client):
+        n = 50 if quick else 200
+        elapsed = run_many(client, "Timer", [10] * n)
+        return {"orchestrations_per_s": n / elapsed, "seconds": elapsed}
+
+    out = {"latency": latency, "throughput": throughput, "fanout": fanout, "timers": timers}
+    for n in chain_sizes:
+        out[f"chain-{n}"] = chain(n)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--provider", choices=["sqlite", "postgres", "both"], default="sqlite")
+    parser.add_argument("--json", help="write the results to this file")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    args = parser.parse_args()
+    kinds = ["sqlite", "postgres"] if args.provider == "both" else [args.provider]
+    results: Dict[str, Dict[str, Dict[str, float]]] = {}
+    for kind in kinds:
+        provider = make_provider(kind)
+        runtime = build_runtime(provider)
+        runtime.start()
+        client = Client(provider)
+        try:
+            for name, scenario in scenarios(args.quick).items():
+                results.setdefault(kind, {})[name] = scenario(client)
+                metrics = ", ".join(f"{k}={v:.2f}" for k, v in results[kind][name].items())
+                print(f"{kind:9} {name:11} {metrics}", flush=True)
+        finally:
+            runtime.shutdown()
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
