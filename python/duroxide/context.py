@@ -34,7 +34,32 @@ def _instance_id(value: Any) -> str:
     return value
 
 
-class OrchestrationContext:
+class _Tracing:
+    """``trace_*`` methods over a native context's ``trace(level, message)``. In an
+    orchestration the core keeps them silent while replaying; in an activity they carry
+    the activity's structured fields (name, id, worker)."""
+
+    __slots__ = ()
+    _native: Any
+
+    def trace_info(self, message: Any) -> None:
+        """Log ``message`` at INFO through Rust tracing."""
+        self._native.trace("info", str(message))
+
+    def trace_warn(self, message: Any) -> None:
+        """Log ``message`` at WARN."""
+        self._native.trace("warn", str(message))
+
+    def trace_error(self, message: Any) -> None:
+        """Log ``message`` at ERROR."""
+        self._native.trace("error", str(message))
+
+    def trace_debug(self, message: Any) -> None:
+        """Log ``message`` at DEBUG."""
+        self._native.trace("debug", str(message))
+
+
+class OrchestrationContext(_Tracing):
     """What an orchestration generator receives as ``ctx``.
 
     Methods that return a :class:`~duroxide.tasks.Task` must be yielded
@@ -216,22 +241,6 @@ class OrchestrationContext:
 
     # -- effects that do not yield ------------------------------------------------------
 
-    def trace_info(self, message: Any) -> None:
-        """Log at INFO through Rust tracing; silent while replaying."""
-        self._native.trace("info", str(message))
-
-    def trace_warn(self, message: Any) -> None:
-        """Log at WARN; silent while replaying."""
-        self._native.trace("warn", str(message))
-
-    def trace_error(self, message: Any) -> None:
-        """Log at ERROR; silent while replaying."""
-        self._native.trace("error", str(message))
-
-    def trace_debug(self, message: Any) -> None:
-        """Log at DEBUG; silent while replaying."""
-        self._native.trace("debug", str(message))
-
     @property
     def is_replaying(self) -> bool:
         """True while the engine re-runs steps already in history."""
@@ -255,7 +264,7 @@ class OrchestrationContext:
         return self._native.get_custom_status()
 
 
-class ActivityContext:
+class ActivityContext(_Tracing):
     """What an activity function receives as ``ctx``."""
 
     __slots__ = (
@@ -285,19 +294,6 @@ class ActivityContext:
 
     def __repr__(self) -> str:
         return f"<ActivityContext {self.activity_name} instance={self.instance_id!r} worker={self.worker_id!r}>"
-
-    def trace_info(self, message: Any) -> None:
-        """Log at INFO with the activity's structured fields."""
-        self._native.trace("info", str(message))
-
-    def trace_warn(self, message: Any) -> None:
-        self._native.trace("warn", str(message))
-
-    def trace_error(self, message: Any) -> None:
-        self._native.trace("error", str(message))
-
-    def trace_debug(self, message: Any) -> None:
-        self._native.trace("debug", str(message))
 
     def is_cancelled(self) -> bool:
         """True once the orchestration no longer needs this result (it lost a race, the
