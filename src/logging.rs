@@ -26,7 +26,13 @@ pub fn install_default(log_level: &str, log_format: &str) {
         let _ = match log_format {
             "json" => builder.json().try_init(),
             "compact" => builder.compact().try_init(),
-            _ => builder.pretty().try_init(),
+            // The pretty format's source location would be a line inside the duroxide
+            // crate, never the user's code: noise under every event.
+            _ => builder
+                .pretty()
+                .with_file(false)
+                .with_line_number(false)
+                .try_init(),
         };
     });
 }
