@@ -2,52 +2,84 @@
 //! blocking foreign call wait for one.
 
 use std::future::Future;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
+
+use tokio::runtime::{Builder, Handle, Runtime, RuntimeFlavor};
 
 /// Orchestration turns poll foreign code on tokio worker threads, and a foreign call can
 /// hold a worker for a while (it needs the interpreter lock), so keep more workers than a
 /// small machine has cores: lock renewal tasks must still get a thread.
-static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+///
+/// `None` once `shutdown()` ran at process exit.
+static RUNTIME: LazyLock<Mutex<Option<Runtime>>> = LazyLock::new(|| {
     let workers = std::thread::available_parallelism().map_or(4, |n| n.get().max(4));
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = Builder::new_multi_thread()
         .worker_threads(workers)
-        .thread_name("duroxide-worker")
+        .thread_name(WORKER_NAME)
         .enable_all()
         .build()
-        .expect("cannot build the duroxide tokio runtime")
+        .expect("cannot build the duroxide tokio runtime");
+    Mutex::new(Some(runtime))
 });
+
+const WORKER_NAME: &str = "duroxide-worker";
+
+fn handle() -> Option<Handle> {
+    RUNTIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map(|rt| rt.handle().clone())
+}
+
+/// Stops the shared runtime and joins its threads (waiting up to `timeout`).
+///
+/// Called at process exit after every duroxide runtime stopped: threads still polling a
+/// connection (PostgreSQL notifications, pool maintenance, TLS) while libc's exit
+/// handlers tear down global state crash the process now and then.
+pub fn shutdown(timeout: Duration) {
+    let runtime = RUNTIME.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(runtime) = runtime {
+        runtime.shutdown_timeout(timeout);
+    }
+}
 
 /// Runs `future` on the shared runtime and blocks the calling thread until it is done.
 ///
-/// Works from any thread: a foreign main thread, an activity's blocking thread (where
+/// Works from any thread: a foreign main thread, an activity's thread (where
 /// `Runtime::block_on` would panic because a runtime context is entered), or a tokio
-/// worker (where the wait is moved off the scheduler with `block_in_place`).
+/// worker (where the wait is moved off the scheduler). After `shutdown()` (at exit) the
+/// future runs on a private single-thread runtime instead.
 pub fn block_on<F>(future: F) -> F::Output
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    let Some(shared) = handle() else {
+        return Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("cannot build a tokio runtime")
+            .block_on(future);
+    };
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    RUNTIME.spawn(async move {
+    shared.spawn(async move {
         let _ = tx.send(future.await);
     });
-    let wait = move || {
-        rx.recv()
-            .expect("the duroxide runtime dropped a blocking call")
-    };
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            in_blocking_region(wait)
-        }
+    let wait = move || rx.recv();
+    let received = match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => in_blocking_region(wait),
         _ => wait(),
-    }
+    };
+    received.expect(
+        "the duroxide runtime stopped while a call was waiting on it (the process is exiting)",
+    )
 }
 
 /// `block_in_place` panics on threads of `spawn_blocking`; there a plain wait is fine.
 fn in_blocking_region<T>(wait: impl FnOnce() -> T) -> T {
-    let is_worker = std::thread::current()
-        .name()
-        .is_some_and(|n| n == "duroxide-worker");
+    let is_worker = std::thread::current().name() == Some(WORKER_NAME);
     if is_worker {
         tokio::task::block_in_place(wait)
     } else {

@@ -36,8 +36,10 @@ pub fn core_version() -> String {
     "0.1.32".to_string()
 }
 
-/// Stops every runtime and then refuses callbacks into the exiting foreign interpreter.
+/// Stops every runtime, refuses further callbacks into the exiting foreign interpreter,
+/// and stops the shared tokio runtime so no Rust thread runs during the process's exit.
 pub fn shutdown_all(timeout_ms: u64) {
     runtime::shutdown_all(timeout_ms);
     foreign::mark_exiting();
+    executor::shutdown(std::time::Duration::from_millis(timeout_ms));
 }
