@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import signal
 import subprocess
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import drop_schema, postgres_url, psql_value
+from conftest import _postgres_unavailable, drop_schema, postgres_url, psql_value
 from duroxide import Client, PostgresProvider
 
 WORKER = Path(__file__).parent / "helpers" / "pg_worker.py"
@@ -24,9 +23,7 @@ COUNT = 200
 def pg_schema():
     url = postgres_url()
     if url is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("PostgreSQL is required under CI", pytrace=False)
-        pytest.skip("PostgreSQL unavailable")
+        _postgres_unavailable("DATABASE_URL is not set and nothing listens on 127.0.0.1:5432")
     schema = f"test_multi_{secrets.token_hex(4)}"
     # Create the tables once, before the workers race to.
     PostgresProvider.connect_with_schema(url, schema)
