@@ -8,7 +8,7 @@ use duroxide::ActivityContext as CoreActivityCtx;
 
 use crate::client::Client;
 use crate::foreign::{self, ActivityInvoker};
-use crate::store::StoreEvents;
+use crate::store_events::StoreEvents;
 
 #[derive(Debug, Clone)]
 pub struct ActivityInfo {

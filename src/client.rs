@@ -1,5 +1,6 @@
 //! `Client`: starts instances, raises events, reads and waits for their state.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,7 +9,7 @@ use duroxide::OrchestrationStatus;
 
 use crate::error::{DuroxideError, Result};
 use crate::provider::Provider;
-use crate::store::StoreEvents;
+use crate::store_events::StoreEvents;
 use crate::{executor, local_runtimes};
 
 #[derive(Debug, Clone)]
@@ -87,7 +88,7 @@ impl Client {
     }
 
     /// The core client, or `Closed` once `close()` was called.
-    fn core(&self) -> Result<duroxide::Client> {
+    pub(crate) fn core(&self) -> Result<duroxide::Client> {
         if self.closed.load(Ordering::Acquire) {
             return Err(DuroxideError::closed(
                 "this Client was closed; create a new Client(provider)",
@@ -215,6 +216,69 @@ impl Client {
         let core = self.core()?;
         executor::block_on(async move { core.cancel_instance(instance_id, reason).await })
             .map_err(Into::into)
+    }
+
+    pub fn get_kv_value(&self, instance_id: String, key: String) -> Result<Option<String>> {
+        let core = self.core()?;
+        executor::block_on(async move { core.get_kv_value(&instance_id, &key).await })
+            .map_err(Into::into)
+    }
+
+    pub fn get_kv_all_values(&self, instance_id: String) -> Result<HashMap<String, String>> {
+        let core = self.core()?;
+        executor::block_on(async move { core.get_kv_all_values(&instance_id).await })
+            .map_err(Into::into)
+    }
+
+    /// Waits until the instance has set `key`. Gives up at once when the instance ended
+    /// without it (nothing can set it any more).
+    pub fn wait_for_kv_value(
+        &self,
+        instance_id: String,
+        key: String,
+        timeout_ms: u64,
+    ) -> Result<String> {
+        let core = self.core()?;
+        let events = self.events.clone();
+        executor::block_on(async move {
+            let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+            let watch = events.watch(&instance_id);
+            let mut poll = POLL_FLOOR;
+            loop {
+                let notified = watch.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if let Some(value) = core.get_kv_value(&instance_id, &key).await? {
+                    return Ok(value);
+                }
+                let state: OrchestrationState =
+                    core.get_orchestration_status(&instance_id).await?.into();
+                if state.is_terminal() {
+                    // The last turn may have set it just before ending.
+                    if let Some(value) = core.get_kv_value(&instance_id, &key).await? {
+                        return Ok(value);
+                    }
+                    return Err(DuroxideError::NotFound {
+                        message: format!(
+                            "instance '{instance_id}' ended ({}) without setting KV key '{key}'",
+                            state.status
+                        ),
+                    });
+                }
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err(DuroxideError::timeout(format!(
+                        "instance '{instance_id}' did not set KV key '{key}' within {timeout_ms} ms"
+                    )));
+                }
+                if tokio::time::timeout(poll.min(deadline - now), notified)
+                    .await
+                    .is_err()
+                {
+                    poll = (poll * 2).min(POLL_CEILING);
+                }
+            }
+        })
     }
 
     pub fn close(&self) {

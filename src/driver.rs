@@ -1,12 +1,21 @@
 //! Drives one foreign orchestration generator inside the core's replay engine.
 //!
-//! The engine builds a fresh handler future every turn and polls it with a no-op waker
-//! (research note §5). This future therefore:
+//! The engine builds a fresh handler future every turn, polls it with a no-op waker and
+//! replays the whole history (research note §5). This future therefore:
 //! - advances the generator as far as it can in every poll (resumes it as long as the
 //!   task it yielded is already complete, as during replay);
 //! - returns `Pending` only when a durable future is pending;
 //! - schedules each yielded task inside the poll, in yield order;
 //! - owns every durable future, so no foreign garbage collector can cancel one.
+//!
+//! **Replay without Python.** When the instance's generator from an earlier turn is in the
+//! replay cache, the turn starts from its recorded [`Trace`]: recorded effects and tasks
+//! are re-issued on the new context in Rust and each outcome the engine delivers is
+//! compared with the recorded one. Python runs only for what is new: the outcome the live
+//! generator is waiting for, and what it does next. If a delivered outcome differs from
+//! the record, a fresh generator is started and caught up on the record up to that point
+//! (answered from it, nothing emitted twice), then carries on: the result is what a full
+//! replay would have given.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -19,73 +28,309 @@ use serde::Deserialize;
 
 use crate::combinators::TaskFuture;
 use crate::foreign::{self, OrchestrationStepper};
-use crate::orchestration_context::{OrchestrationContext, OrchestrationInfo};
+use crate::generator::Generator;
+use crate::nondeterminism::YieldNote;
+use crate::outcome::Outcome;
+use crate::replay_cache::ReplayCache;
+use crate::store_events::{StoreEvents, TurnNote};
 use crate::tasks::{self, Known, Task};
+use crate::trace::{Interaction, Trace};
 
 /// One generator step, as the stepper reports it.
 #[derive(Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Step {
-    Yield(Task),
+    Yield {
+        task: Task,
+        #[serde(default)]
+        at: Option<String>,
+    },
     Return(String),
     Fail(String),
+}
+
+/// Counters of what the drivers of one runtime did (`Runtime.driver_stats`).
+#[derive(Default)]
+pub struct DriverStats {
+    pub python_steps: AtomicU64,
+    pub replayed_steps: AtomicU64,
+    pub cache_hits: AtomicU64,
+    pub cache_misses: AtomicU64,
+    pub catch_ups: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Shared by every driver of one runtime.
 pub struct DriverEnv {
     pub stepper: Arc<dyn OrchestrationStepper>,
     pub known: Known,
+    pub cache: Arc<ReplayCache>,
+    pub events: Arc<StoreEvents>,
+    pub stats: DriverStats,
 }
 
-static NEXT_GENERATOR_ID: AtomicU64 = AtomicU64::new(1);
-
-enum State {
-    NotStarted { input: String },
-    Awaiting(TaskFuture),
+enum Phase {
+    Begin {
+        input: String,
+    },
+    /// Re-issuing a cached generator's record; `trace.items[index]` comes next.
+    Replay {
+        generator: Generator,
+        trace: Trace,
+        index: usize,
+        pending: Option<TaskFuture>,
+    },
+    /// The generator waits for `pending`.
+    Live {
+        generator: Generator,
+        pending: TaskFuture,
+    },
     Finished,
 }
 
 pub struct OrchestrationDriver {
     env: Arc<DriverEnv>,
     ctx: CoreCtx,
-    generator_id: u64,
-    /// The foreign side holds a suspended generator for `generator_id`.
-    generator_live: bool,
-    state: State,
+    phase: Phase,
+    /// Yields so far in this execution (the step number in failure messages).
+    yields: usize,
+    /// The last yield of the turn, once the turn is over.
+    last_yield: Option<YieldNote>,
 }
+
+type Turn = Poll<Result<String, String>>;
 
 impl OrchestrationDriver {
     pub fn new(env: Arc<DriverEnv>, ctx: CoreCtx, input: String) -> Self {
         Self {
             env,
             ctx,
-            generator_id: NEXT_GENERATOR_ID.fetch_add(1, Ordering::Relaxed),
-            generator_live: false,
-            state: State::NotStarted { input },
+            phase: Phase::Begin { input },
+            yields: 0,
+            last_yield: None,
         }
     }
 
-    fn start(&mut self, input: String) -> Result<String, String> {
-        let handle = Arc::new(OrchestrationContext::new(self.ctx.clone()));
-        let info = OrchestrationInfo::of(&self.ctx);
-        self.generator_live = true;
-        self.env
-            .stepper
-            .start(self.generator_id, handle, info, input)
-            .map_err(|e| format!("the orchestration driver failed to start the generator: {e}"))
+    fn begin(&mut self, input: String, cx: &mut Context<'_>) -> Turn {
+        let instance = self.ctx.instance_id();
+        self.env.events.discard_turn(&instance);
+        let cached = self.env.cache.take(&instance);
+        // Not replaying on the first poll means this is the execution's first turn: a
+        // generator cached under the same id belongs to an earlier incarnation.
+        let usable = cached.filter(|g| self.ctx.is_replaying() && g.serves(&self.ctx, &input));
+        match usable {
+            Some(generator) => {
+                bump(&self.env.stats.cache_hits);
+                generator.handle.bind(Some(self.ctx.clone()));
+                let trace = generator.handle.take_trace();
+                self.replay(generator, trace, 0, None, cx)
+            }
+            None => {
+                if self.env.cache.enabled() && self.ctx.is_replaying() {
+                    bump(&self.env.stats.cache_misses);
+                }
+                let generator = Generator::new(self.env.stepper.clone(), &self.ctx, input);
+                let step = generator.start();
+                bump(&self.env.stats.python_steps);
+                self.on_step(generator, step, cx)
+            }
+        }
     }
 
-    fn resume(&mut self, outcome: crate::outcome::Outcome) -> Result<String, String> {
+    /// Walks a cached generator's record: effects are emitted again, tasks scheduled again
+    /// and their outcomes checked, until the task the generator is suspended on.
+    fn replay(
+        &mut self,
+        generator: Generator,
+        trace: Trace,
+        mut index: usize,
+        mut pending: Option<TaskFuture>,
+        cx: &mut Context<'_>,
+    ) -> Turn {
+        loop {
+            let (task, recorded) = match trace.items.get(index) {
+                Some(Interaction::Effect(effect)) => {
+                    effect.apply(&self.ctx);
+                    index += 1;
+                    continue;
+                }
+                Some(Interaction::Read(_)) => {
+                    index += 1;
+                    continue;
+                }
+                Some(Interaction::Yield { task, outcome, .. }) => (task, outcome),
+                None => {
+                    // A record always ends at a pending yield.
+                    let message = "internal error: a cached orchestration record ended without a pending step";
+                    return self.finish(Some(generator), Err(message.into()));
+                }
+            };
+            if pending.is_none() {
+                self.yields += 1;
+                match tasks::build(&self.ctx, task, &self.env.known) {
+                    Ok(fut) => pending = Some(fut),
+                    Err(message) => return self.finish(Some(generator), Err(message)),
+                }
+            }
+            let fut = pending.as_mut().expect("built above");
+            let outcome = match fut.as_mut().poll(cx) {
+                Poll::Pending => {
+                    self.phase = Phase::Replay {
+                        generator,
+                        trace,
+                        index,
+                        pending,
+                    };
+                    return Poll::Pending;
+                }
+                Poll::Ready(outcome) => outcome,
+            };
+            pending = None;
+            let same = recorded.as_ref().map(|known| *known == outcome);
+            match same {
+                Some(true) => {
+                    bump(&self.env.stats.replayed_steps);
+                    index += 1;
+                }
+                Some(false) => return self.catch_up(generator, trace, index, outcome, cx),
+                None => {
+                    // The step the live generator waits for: Python takes over from here.
+                    generator.handle.put_trace(trace);
+                    return self.resume(generator, outcome, cx);
+                }
+            }
+        }
+    }
+
+    /// The engine delivered an outcome that differs from the record at `index`: replace
+    /// the cached generator by a fresh one caught up on the record up to there.
+    fn catch_up(
+        &mut self,
+        stale: Generator,
+        mut trace: Trace,
+        index: usize,
+        outcome: Outcome,
+        cx: &mut Context<'_>,
+    ) -> Turn {
+        bump(&self.env.stats.catch_ups);
+        let input = stale.input.clone();
+        drop(stale);
+        trace.truncate(index + 1);
+        trace.resolve_last(&outcome);
+        let generator = Generator::new(self.env.stepper.clone(), &self.ctx, input);
+        generator.handle.begin_catch_up(trace);
+        self.yields = 0;
+        let step = generator.start();
+        bump(&self.env.stats.python_steps);
+        self.on_step(generator, step, cx)
+    }
+
+    fn resume(&mut self, generator: Generator, outcome: Outcome, cx: &mut Context<'_>) -> Turn {
+        generator.handle.on_outcome(&outcome);
         let (kind, payload) = outcome.into_wire();
-        self.env
-            .stepper
-            .resume(self.generator_id, kind, payload)
-            .map_err(|e| format!("the orchestration driver failed to resume the generator: {e}"))
+        let step = generator.resume(kind, payload);
+        bump(&self.env.stats.python_steps);
+        self.on_step(generator, step, cx)
     }
 
-    fn finish(&mut self, result: Result<String, String>) -> Poll<Result<String, String>> {
-        self.state = State::Finished;
+    /// Acts on what the generator did: schedules what it yielded and polls it at once.
+    fn on_step(
+        &mut self,
+        mut generator: Generator,
+        step: Result<String, String>,
+        cx: &mut Context<'_>,
+    ) -> Turn {
+        let step = step.and_then(|json| {
+            serde_json::from_str::<Step>(&json).map_err(|e| {
+                format!("the orchestration driver sent a malformed step ({e}): {json}")
+            })
+        });
+        if let Some(divergence) = generator.handle.take_divergence() {
+            return self.finish(Some(generator), Err(self.diverged(&divergence)));
+        }
+        let (task, at) = match step {
+            Ok(Step::Yield { task, at }) => (task, at),
+            Ok(Step::Return(output)) => {
+                generator.mark_finished();
+                return self.finish(Some(generator), Ok(output));
+            }
+            Ok(Step::Fail(message)) => {
+                generator.mark_finished();
+                return self.finish(Some(generator), Err(message));
+            }
+            Err(message) => return self.finish(Some(generator), Err(message)),
+        };
+        self.yields += 1;
+        match generator.handle.on_yield(&task, at) {
+            // Catching up: answered from the record, already scheduled this turn.
+            Ok(Some(recorded)) => return self.resume(generator, recorded, cx),
+            Ok(None) => {}
+            Err(divergence) => {
+                return self.finish(Some(generator), Err(self.diverged(&divergence)));
+            }
+        }
+        let mut pending = match tasks::build(&self.ctx, &task, &self.env.known) {
+            Ok(fut) => fut,
+            Err(message) => return self.finish(Some(generator), Err(message)),
+        };
+        match pending.as_mut().poll(cx) {
+            Poll::Pending => {
+                self.phase = Phase::Live { generator, pending };
+                Poll::Pending
+            }
+            Poll::Ready(outcome) => self.resume(generator, outcome, cx),
+        }
+    }
+
+    fn diverged(&self, what: &str) -> String {
+        format!(
+            "nondeterministic: orchestration '{}' replayed differently from its first run: it {what}. \
+             Orchestration code must not depend on anything but its input and the results it yields for \
+             (no clocks, random numbers, I/O or mutable globals).",
+            self.ctx.orchestration_name()
+        )
+    }
+
+    fn finish(&mut self, generator: Option<Generator>, result: Result<String, String>) -> Turn {
+        if let Some(g) = &generator {
+            self.last_yield = g.handle.with_trace(|t| self.note_of(g, t.last_yield()));
+        }
+        drop(generator);
+        self.phase = Phase::Finished;
         Poll::Ready(result)
+    }
+
+    /// The failure-message note for `item`, when it is a yield.
+    fn note_of(&self, generator: &Generator, item: Option<&Interaction>) -> Option<YieldNote> {
+        let Some(Interaction::Yield { task, at, .. }) = item else {
+            return None;
+        };
+        Some(YieldNote {
+            orchestration: format!(
+                "{}@{}",
+                generator.info.orchestration_name, generator.info.orchestration_version
+            ),
+            step: self.yields,
+            yielded: task.describe(),
+            at: at.clone(),
+        })
+    }
+
+    /// Leaves a suspended generator for the replay cache (it enters once this turn is
+    /// committed), or lets it go; and the turn's last yield, for failure messages.
+    fn park(&self, generator: Option<Generator>, last_yield: Option<YieldNote>) {
+        let parked = generator
+            .filter(|g| self.env.cache.enabled() && foreign::alive() && !g.handle.catching_up())
+            .map(|g| {
+                g.handle.bind(None);
+                (g, Arc::downgrade(&self.env.cache))
+            });
+        self.env
+            .events
+            .end_turn(self.ctx.instance_id(), TurnNote { parked, last_yield });
     }
 }
 
@@ -94,54 +339,59 @@ impl Future for OrchestrationDriver {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        loop {
-            if !foreign::alive() {
-                // The interpreter is exiting: make no progress; the instance stays
-                // durable and resumes in the next process.
-                return Poll::Pending;
-            }
-            let step = match std::mem::replace(&mut this.state, State::Finished) {
-                State::NotStarted { input } => this.start(input),
-                State::Awaiting(mut fut) => match fut.as_mut().poll(cx) {
-                    Poll::Pending => {
-                        this.state = State::Awaiting(fut);
-                        return Poll::Pending;
-                    }
-                    Poll::Ready(outcome) => this.resume(outcome),
-                },
-                State::Finished => return Poll::Pending,
-            };
-            let step = step.and_then(|json| {
-                serde_json::from_str::<Step>(&json).map_err(|e| {
-                    format!("the orchestration driver sent a malformed step ({e}): {json}")
-                })
-            });
-            match step {
-                Ok(Step::Yield(task)) => match tasks::build(&this.ctx, task, &this.env.known) {
-                    Ok(fut) => this.state = State::Awaiting(fut),
-                    Err(message) => return this.finish(Err(message)),
-                },
-                Ok(Step::Return(output)) => {
-                    this.generator_live = false;
-                    return this.finish(Ok(output));
+        if !foreign::alive() {
+            // The interpreter is exiting: make no progress; the instance stays durable
+            // and resumes in the next process.
+            return Poll::Pending;
+        }
+        match std::mem::replace(&mut this.phase, Phase::Finished) {
+            Phase::Begin { input } => this.begin(input, cx),
+            Phase::Replay {
+                generator,
+                trace,
+                index,
+                pending,
+            } => this.replay(generator, trace, index, pending, cx),
+            Phase::Live {
+                generator,
+                mut pending,
+            } => match pending.as_mut().poll(cx) {
+                Poll::Pending => {
+                    this.phase = Phase::Live { generator, pending };
+                    Poll::Pending
                 }
-                Ok(Step::Fail(message)) => {
-                    this.generator_live = false;
-                    return this.finish(Err(message));
-                }
-                Err(message) => return this.finish(Err(message)),
-            }
+                Poll::Ready(outcome) => this.resume(generator, outcome, cx),
+            },
+            Phase::Finished => Poll::Pending,
         }
     }
 }
 
 impl Drop for OrchestrationDriver {
     fn drop(&mut self) {
-        // The turn is over: drop the pending task (not a cancellation at this point, the
-        // engine has finalised the turn) and let the foreign side forget the generator.
-        self.state = State::Finished;
-        if self.generator_live && foreign::alive() {
-            let _ = self.env.stepper.release(self.generator_id);
-        }
+        // The turn is over. Pending tasks are dropped (not a cancellation at this point:
+        // the engine has finalised the turn).
+        let (generator, last_yield) = match std::mem::replace(&mut self.phase, Phase::Finished) {
+            Phase::Live { generator, pending } => {
+                drop(pending);
+                let note = generator
+                    .handle
+                    .with_trace(|t| self.note_of(&generator, t.last_yield()));
+                (Some(generator), note)
+            }
+            Phase::Replay {
+                generator,
+                trace,
+                index,
+                pending,
+            } => {
+                drop(pending);
+                let note = self.note_of(&generator, trace.items.get(index));
+                generator.handle.put_trace(trace);
+                (Some(generator), note)
+            }
+            Phase::Begin { .. } | Phase::Finished => (None, self.last_yield.take()),
+        };
+        self.park(generator, last_yield);
     }
 }

@@ -60,6 +60,17 @@ impl From<ClientError> for DuroxideError {
             ClientError::InstanceNotFound { instance_id } => Self::NotFound {
                 message: format!("instance '{instance_id}' not found"),
             },
+            ClientError::InstanceStillRunning { instance_id } => Self::invalid(format!(
+                "instance '{instance_id}' is still running; cancel it and wait until it ends, or pass force=True"
+            )),
+            ClientError::CannotDeleteSubOrchestration { instance_id } => Self::invalid(format!(
+                "instance '{instance_id}' is a sub-orchestration; delete its root instance instead (deletion cascades to children)"
+            )),
+            ClientError::Provider(e) if e.message.to_ascii_lowercase().contains("not found") => {
+                Self::NotFound {
+                    message: e.to_string(),
+                }
+            }
             ClientError::Provider(e) => Self::provider(e.to_string()),
             other => Self::provider(other.to_string()),
         }

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 /// Identity of a store: the address of its `StoreEvents`, shared by every handle on it.
-pub fn store_id(events: &std::sync::Arc<crate::store::StoreEvents>) -> usize {
+pub fn store_id(events: &std::sync::Arc<crate::store_events::StoreEvents>) -> usize {
     std::sync::Arc::as_ptr(events) as usize
 }
 

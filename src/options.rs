@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use duroxide::providers::TagFilter;
+use duroxide::runtime::limits::{MAX_TAG_NAME_BYTES, MAX_WORKER_TAGS};
 use duroxide::runtime::{LogFormat, RuntimeOptions, UnregisteredBackoffConfig};
 
 use crate::error::{DuroxideError, Result};
@@ -23,6 +25,9 @@ pub struct RuntimeConfig {
     pub log_format: String,
     pub service_name: String,
     pub service_version: Option<String>,
+    pub replay_cache_size: u32,
+    pub worker_tag_filter: String,
+    pub worker_tags: Vec<String>,
 }
 
 /// The bound `Runtime::start_with_options` checks (and panics on) for the session idle
@@ -42,6 +47,41 @@ pub fn log_format(name: &str) -> Result<LogFormat> {
             "log_format {other:?} is not one of \"pretty\", \"json\", \"compact\""
         ))),
     }
+}
+
+/// The core's `TagFilter`, checked first: its constructors panic on bad input.
+pub fn tag_filter(kind: &str, tags: &[String]) -> Result<TagFilter> {
+    let needs_tags = matches!(kind, "tags" | "default_and");
+    if needs_tags && (tags.is_empty() || tags.len() > MAX_WORKER_TAGS) {
+        return Err(DuroxideError::invalid(format!(
+            "worker tag filter {kind:?} needs 1 to {MAX_WORKER_TAGS} tags, got {}",
+            tags.len()
+        )));
+    }
+    if !needs_tags && !tags.is_empty() {
+        return Err(DuroxideError::invalid(format!(
+            "worker tag filter {kind:?} takes no tags"
+        )));
+    }
+    for tag in tags {
+        if tag.is_empty() || tag.len() > MAX_TAG_NAME_BYTES {
+            return Err(DuroxideError::invalid(format!(
+                "worker tag {tag:?} must be 1 to {MAX_TAG_NAME_BYTES} bytes"
+            )));
+        }
+    }
+    Ok(match kind {
+        "default_only" => TagFilter::default_only(),
+        "tags" => TagFilter::tags(tags.iter().cloned()),
+        "default_and" => TagFilter::default_and(tags.iter().cloned()),
+        "any" => TagFilter::any(),
+        "none" => TagFilter::none(),
+        other => {
+            return Err(DuroxideError::invalid(format!(
+                "worker tag filter {other:?} is not one of \"default_only\", \"tags\", \"default_and\", \"any\", \"none\""
+            )))
+        }
+    })
 }
 
 impl RuntimeConfig {
@@ -100,6 +140,7 @@ impl RuntimeConfig {
                 renew_at.as_millis()
             )));
         }
+        options.worker_tag_filter = tag_filter(&self.worker_tag_filter, &self.worker_tags)?;
         options.observability.log_format = log_format(&self.log_format)?;
         options.observability.log_level = self.log_level.clone();
         options.observability.service_name = self.service_name.clone();

@@ -1,11 +1,21 @@
-//! The context object a generator uses for calls that do not yield.
+//! The context object a generator uses for the calls that do not yield.
+//!
+//! One object serves a generator for its whole life, across turns: each turn the driver
+//! binds it to that turn's core context. Every effect and read is recorded in the
+//! generator's [`Trace`], so a cached generator's turn can be replayed without Python.
+//! While a fresh generator is caught up on a recorded trace, calls are checked against
+//! the record instead: effects are not emitted twice and reads return what they returned.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use duroxide::runtime::limits::{MAX_CUSTOM_STATUS_BYTES, MAX_KV_KEYS, MAX_KV_VALUE_BYTES};
 use duroxide::OrchestrationContext as CoreCtx;
 
 use crate::error::{DuroxideError, Result};
-
-/// The core's limit on a custom status (`duroxide::runtime::limits::MAX_CUSTOM_STATUS_BYTES`).
-const MAX_CUSTOM_STATUS_BYTES: usize = duroxide::runtime::limits::MAX_CUSTOM_STATUS_BYTES;
+use crate::outcome::Outcome;
+use crate::tasks::Task;
+use crate::trace::{Effect, Interaction, Read, Trace};
 
 #[derive(Debug, Clone)]
 pub struct OrchestrationInfo {
@@ -26,40 +36,344 @@ impl OrchestrationInfo {
     }
 }
 
+#[derive(Default)]
+struct Inner {
+    ctx: Option<CoreCtx>,
+    trace: Trace,
+    /// While catching up: the index in `trace` of the next recorded interaction.
+    catch_up: Option<usize>,
+    /// What a caught-up generator did differently from its record.
+    divergence: Option<String>,
+}
+
+#[derive(Default)]
 pub struct OrchestrationContext {
-    ctx: CoreCtx,
+    inner: Mutex<Inner>,
 }
 
 impl OrchestrationContext {
-    pub fn new(ctx: CoreCtx) -> Self {
-        Self { ctx }
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    // -- driver side ------------------------------------------------------------------------
+
+    /// Points the object at this turn's core context (None between turns).
+    pub fn bind(&self, ctx: Option<CoreCtx>) {
+        self.lock().ctx = ctx;
+    }
+
+    pub fn take_trace(&self) -> Trace {
+        std::mem::take(&mut self.lock().trace)
+    }
+
+    pub fn put_trace(&self, trace: Trace) {
+        self.lock().trace = trace;
+    }
+
+    pub fn trace_bytes(&self) -> usize {
+        self.lock().trace.bytes()
+    }
+
+    pub fn with_trace<T>(&self, f: impl FnOnce(&Trace) -> T) -> T {
+        f(&self.lock().trace)
+    }
+
+    /// Starts catching a fresh generator up on `script` (ending with the yield whose
+    /// outcome is new): its calls are checked against the record until the end.
+    pub fn begin_catch_up(&self, script: Trace) {
+        let mut inner = self.lock();
+        inner.trace = script;
+        inner.catch_up = Some(0);
+        inner.divergence = None;
+    }
+
+    pub fn catching_up(&self) -> bool {
+        self.lock().catch_up.is_some()
+    }
+
+    /// A yield of the generator: recorded, or, while catching up, checked against the
+    /// record and answered with the recorded outcome (`Ok(Some)`).
+    pub fn on_yield(
+        &self,
+        task: &Task,
+        at: Option<String>,
+    ) -> std::result::Result<Option<Outcome>, String> {
+        let mut inner = self.lock();
+        let Some(cursor) = inner.catch_up else {
+            inner.trace.push(Interaction::Yield {
+                task: task.clone(),
+                at,
+                outcome: None,
+            });
+            return Ok(None);
+        };
+        let recorded = match inner.trace.items.get(cursor) {
+            Some(Interaction::Yield {
+                task: expected,
+                outcome: Some(outcome),
+                ..
+            }) if expected == task => outcome.clone(),
+            other => {
+                let message = format!(
+                    "yielded {} where its first run did {}",
+                    task.describe(),
+                    describe_recorded(other)
+                );
+                inner.divergence = Some(message.clone());
+                return Err(message);
+            }
+        };
+        advance(&mut inner, cursor);
+        Ok(Some(recorded))
+    }
+
+    /// Records the outcome the live generator is about to be sent.
+    pub fn on_outcome(&self, outcome: &Outcome) {
+        let mut inner = self.lock();
+        if inner.catch_up.is_none() {
+            inner.trace.resolve_last(outcome);
+        }
+    }
+
+    pub fn take_divergence(&self) -> Option<String> {
+        self.lock().divergence.take()
+    }
+
+    // -- foreign side ---------------------------------------------------------------------
+
     pub fn trace(&self, level: String, message: String) {
-        // The core suppresses these while replaying.
-        self.ctx.trace(level, message);
+        let inner = self.lock();
+        // A caught-up generator already logged this on its first run.
+        if let (Some(ctx), None) = (&inner.ctx, inner.catch_up) {
+            // The core suppresses these while replaying.
+            ctx.trace(level, message);
+        }
     }
 
     pub fn is_replaying(&self) -> bool {
-        self.ctx.is_replaying()
+        self.lock().ctx.as_ref().is_some_and(CoreCtx::is_replaying)
     }
 
     pub fn set_custom_status(&self, status: String) -> Result<()> {
         if status.len() > MAX_CUSTOM_STATUS_BYTES {
             return Err(DuroxideError::invalid(format!(
-                "custom status is {} bytes; the limit is {MAX_CUSTOM_STATUS_BYTES}",
+                "custom status is {} bytes; the limit is {MAX_CUSTOM_STATUS_BYTES} bytes",
                 status.len()
             )));
         }
-        self.ctx.set_custom_status(status);
+        self.effect(Effect::SetCustomStatus(status))
+    }
+
+    pub fn reset_custom_status(&self) -> Result<()> {
+        self.effect(Effect::ResetCustomStatus)
+    }
+
+    pub fn get_custom_status(&self) -> Result<Option<String>> {
+        self.read(
+            |ctx| Read::CustomStatus(ctx.get_custom_status()),
+            &Read::CustomStatus(None),
+            |r| match r {
+                Read::CustomStatus(v) => v,
+                _ => None,
+            },
+        )
+    }
+
+    pub fn set_kv_value(&self, key: String, value: String) -> Result<()> {
+        validate_kv_key(&key)?;
+        if value.len() > MAX_KV_VALUE_BYTES {
+            return Err(DuroxideError::invalid(format!(
+                "KV value for key {key:?} is {} bytes; the limit is {MAX_KV_VALUE_BYTES} bytes (MAX_KV_VALUE_BYTES)",
+                value.len()
+            )));
+        }
+        {
+            let inner = self.lock();
+            if let (Some(ctx), None) = (&inner.ctx, inner.catch_up) {
+                if ctx.get_kv_value(&key).is_none() && ctx.get_kv_length() >= MAX_KV_KEYS {
+                    return Err(DuroxideError::invalid(format!(
+                        "cannot add KV key {key:?}: the instance already holds {MAX_KV_KEYS} keys (MAX_KV_KEYS); clear or prune keys first"
+                    )));
+                }
+            }
+        }
+        self.effect(Effect::SetKv(key, value))
+    }
+
+    pub fn get_kv_value(&self, key: String) -> Result<Option<String>> {
+        let probe = Read::KvValue {
+            key: key.clone(),
+            value: None,
+        };
+        self.read(
+            |ctx| Read::KvValue {
+                value: ctx.get_kv_value(&key),
+                key: key.clone(),
+            },
+            &probe,
+            |r| match r {
+                Read::KvValue { value, .. } => value,
+                _ => None,
+            },
+        )
+    }
+
+    pub fn get_kv_all_values(&self) -> Result<HashMap<String, String>> {
+        self.read(
+            |ctx| Read::KvAll(ctx.get_kv_all_values()),
+            &Read::KvAll(HashMap::new()),
+            |r| match r {
+                Read::KvAll(m) => m,
+                _ => HashMap::new(),
+            },
+        )
+    }
+
+    pub fn get_kv_all_keys(&self) -> Result<Vec<String>> {
+        self.read(
+            |ctx| Read::KvKeys(ctx.get_kv_all_keys()),
+            &Read::KvKeys(Vec::new()),
+            |r| match r {
+                Read::KvKeys(k) => k,
+                _ => Vec::new(),
+            },
+        )
+    }
+
+    pub fn get_kv_length(&self) -> Result<u64> {
+        self.read(
+            |ctx| Read::KvLength(ctx.get_kv_length() as u64),
+            &Read::KvLength(0),
+            |r| match r {
+                Read::KvLength(n) => n,
+                _ => 0,
+            },
+        )
+    }
+
+    pub fn clear_kv_value(&self, key: String) -> Result<()> {
+        self.effect(Effect::ClearKv(key))
+    }
+
+    pub fn clear_all_kv_values(&self) -> Result<()> {
+        self.effect(Effect::ClearAllKv)
+    }
+
+    pub fn prune_kv_values_updated_before(&self, updated_before_ms: u64) -> Result<u64> {
+        let mut inner = self.lock();
+        if let Some(cursor) = inner.catch_up {
+            return match inner.trace.items.get(cursor) {
+                Some(Interaction::Effect(Effect::PruneKv { before_ms, cleared }))
+                    if *before_ms == updated_before_ms =>
+                {
+                    let n = cleared.len() as u64;
+                    advance(&mut inner, cursor);
+                    Ok(n)
+                }
+                other => {
+                    let recorded = describe_recorded(other);
+                    Err(diverged(
+                        &mut inner,
+                        &format!("prune_kv_values_updated_before({updated_before_ms})"),
+                        recorded,
+                    ))
+                }
+            };
+        }
+        let ctx = bound(&inner)?.clone();
+        let before: Vec<String> = ctx.get_kv_all_keys();
+        ctx.prune_kv_values_updated_before(updated_before_ms);
+        let after: std::collections::HashSet<String> = ctx.get_kv_all_keys().into_iter().collect();
+        let cleared: Vec<String> = before.into_iter().filter(|k| !after.contains(k)).collect();
+        let n = cleared.len() as u64;
+        inner.trace.push(Interaction::Effect(Effect::PruneKv {
+            before_ms: updated_before_ms,
+            cleared,
+        }));
+        Ok(n)
+    }
+
+    /// Emits and records an effect, or checks it against the record while catching up.
+    fn effect(&self, effect: Effect) -> Result<()> {
+        let mut inner = self.lock();
+        if let Some(cursor) = inner.catch_up {
+            return match inner.trace.items.get(cursor) {
+                Some(Interaction::Effect(recorded)) if *recorded == effect => {
+                    advance(&mut inner, cursor);
+                    Ok(())
+                }
+                other => {
+                    let recorded = describe_recorded(other);
+                    Err(diverged(&mut inner, &format!("{effect:?}"), recorded))
+                }
+            };
+        }
+        effect.apply(bound(&inner)?);
+        inner.trace.push(Interaction::Effect(effect));
         Ok(())
     }
 
-    pub fn reset_custom_status(&self) {
-        self.ctx.reset_custom_status();
+    /// Reads from the context and records the answer, or answers from the record while
+    /// catching up.
+    fn read<T>(
+        &self,
+        live: impl FnOnce(&CoreCtx) -> Read,
+        probe: &Read,
+        unpack: impl FnOnce(Read) -> T,
+    ) -> Result<T> {
+        let mut inner = self.lock();
+        if let Some(cursor) = inner.catch_up {
+            return match inner.trace.items.get(cursor) {
+                Some(Interaction::Read(recorded)) if recorded.same_call(probe) => {
+                    let answer = recorded.clone();
+                    advance(&mut inner, cursor);
+                    Ok(unpack(answer))
+                }
+                other => {
+                    let recorded = describe_recorded(other);
+                    Err(diverged(&mut inner, &format!("{probe:?}"), recorded))
+                }
+            };
+        }
+        let answer = live(bound(&inner)?);
+        inner.trace.push(Interaction::Read(answer.clone()));
+        Ok(unpack(answer))
     }
+}
 
-    pub fn get_custom_status(&self) -> Option<String> {
-        self.ctx.get_custom_status()
+fn bound(inner: &Inner) -> Result<&CoreCtx> {
+    inner.ctx.as_ref().ok_or_else(|| {
+        DuroxideError::closed(
+            "the orchestration context is not active: it can only be used while the orchestration runs (not after it returned, nor from another thread)",
+        )
+    })
+}
+
+/// Moves the catch-up cursor past `cursor`; catching up ends after the last record.
+fn advance(inner: &mut Inner, cursor: usize) {
+    let next = cursor + 1;
+    inner.catch_up = (next < inner.trace.items.len()).then_some(next);
+}
+
+fn diverged(inner: &mut Inner, call: &str, recorded: String) -> DuroxideError {
+    let message = format!("called {call} where its first run did {recorded}");
+    inner.divergence = Some(message.clone());
+    DuroxideError::internal(format!("nondeterministic orchestration: {message}"))
+}
+
+fn describe_recorded(item: Option<&Interaction>) -> String {
+    match item {
+        None => "nothing more".into(),
+        Some(Interaction::Yield { task, .. }) => format!("yield {}", task.describe()),
+        Some(Interaction::Effect(e)) => format!("{e:?}"),
+        Some(Interaction::Read(r)) => format!("{r:?}"),
     }
+}
+
+fn validate_kv_key(key: &str) -> Result<()> {
+    if key.is_empty() {
+        return Err(DuroxideError::invalid("KV key is empty"));
+    }
+    Ok(())
 }

@@ -1,7 +1,7 @@
 //! What a yielded task produced, and how it travels back to the generator.
 
 /// The result of one task, or of a composite `all`/`race`, in task order.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// JSON text (or, from a non-SDK producer, any text) of a successful result.
     Value(String),
@@ -17,6 +17,15 @@ pub const KIND_ERROR: u8 = 1;
 pub const KIND_COMPOSITE: u8 = 2;
 
 impl Outcome {
+    /// Approximate memory the outcome takes, for the replay cache's budget.
+    pub fn bytes(&self) -> usize {
+        match self {
+            Outcome::Value(s) | Outcome::Error(s) => s.len() + 24,
+            Outcome::All(items) => items.iter().map(Outcome::bytes).sum::<usize>() + 24,
+            Outcome::Race(_, winner) => winner.bytes() + 24,
+        }
+    }
+
     /// `(outcome_kind, payload)` as `OrchestrationStepper.resume` takes them.
     ///
     /// Composites become one JSON tree so the generator gets them in one call:

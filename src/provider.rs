@@ -10,7 +10,8 @@ use duroxide_pg_opt::PostgresProvider;
 
 use crate::error::{DuroxideError, Result};
 use crate::executor;
-use crate::store::{Store, StoreEvents};
+use crate::store::Store;
+use crate::store_events::StoreEvents;
 
 /// How long opening a database may take before the caller gets an error instead of a hang.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);

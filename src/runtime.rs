@@ -7,12 +7,13 @@ use duroxide::runtime::registry::VersionPolicy;
 use duroxide::runtime::OrchestrationRegistry;
 use duroxide::OrchestrationContext as CoreCtx;
 
-use crate::driver::{DriverEnv, OrchestrationDriver};
+use crate::driver::{DriverEnv, DriverStats, OrchestrationDriver};
 use crate::error::{DuroxideError, Result};
 use crate::foreign::{ActivityInvoker, OrchestrationStepper};
 use crate::local_runtimes::{self, Registered};
 use crate::options::RuntimeConfig;
 use crate::provider::Provider;
+use crate::replay_cache::ReplayCache;
 use crate::tasks::Known;
 use crate::{activity, executor, logging};
 
@@ -27,6 +28,7 @@ enum State {
     Running {
         core: Arc<duroxide::runtime::Runtime>,
         registered: Arc<Registered>,
+        drivers: Arc<DriverEnv>,
     },
     Stopped,
 }
@@ -77,8 +79,8 @@ impl Runtime {
         }
         let options = self.config.to_core()?;
         let activity_names: HashSet<String> = activities.into_iter().collect();
-        let orchestration_registry =
-            self.orchestration_registry(&orchestrations, &activity_names)?;
+        let drivers = Arc::new(self.driver_env(&orchestrations, &activity_names));
+        let orchestration_registry = self.orchestration_registry(&orchestrations, &drivers)?;
         let activity_registry = activity::registry(
             &activity_names,
             self.invoker.clone(),
@@ -86,7 +88,7 @@ impl Runtime {
         )
         .map_err(DuroxideError::invalid)?;
 
-        logging::install_default(&self.config.log_level, &self.config.log_format);
+        logging::apply_runtime_options(&self.config)?;
         let store = self.provider.core();
         let core = executor::block_on(async move {
             duroxide::runtime::Runtime::start_with_options(
@@ -109,14 +111,35 @@ impl Runtime {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(core.clone());
-        *state = State::Running { core, registered };
+        *state = State::Running {
+            core,
+            registered,
+            drivers,
+        };
         Ok(())
+    }
+
+    fn driver_env(
+        &self,
+        registrations: &[OrchestrationRegistration],
+        activities: &HashSet<String>,
+    ) -> DriverEnv {
+        DriverEnv {
+            stepper: self.stepper.clone(),
+            known: Known {
+                activities: activities.clone(),
+                orchestrations: registrations.iter().map(|r| r.name.clone()).collect(),
+            },
+            cache: Arc::new(ReplayCache::new(self.config.replay_cache_size as usize)),
+            events: self.provider.events(),
+            stats: DriverStats::default(),
+        }
     }
 
     fn orchestration_registry(
         &self,
         registrations: &[OrchestrationRegistration],
-        activities: &HashSet<String>,
+        env: &Arc<DriverEnv>,
     ) -> Result<OrchestrationRegistry> {
         // The core panics on versions registered out of order: sort them per name.
         let mut by_name: HashMap<&str, Vec<semver::Version>> = HashMap::new();
@@ -129,13 +152,6 @@ impl Runtime {
             })?;
             by_name.entry(&r.name).or_default().push(version);
         }
-        let env = Arc::new(DriverEnv {
-            stepper: self.stepper.clone(),
-            known: Known {
-                activities: activities.clone(),
-                orchestrations: by_name.keys().map(|n| n.to_string()).collect(),
-            },
-        });
         let mut builder = OrchestrationRegistry::builder();
         let mut names: Vec<_> = by_name.into_iter().collect();
         names.sort();
@@ -161,9 +177,16 @@ impl Runtime {
             let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
             std::mem::replace(&mut *state, State::Stopped)
         };
-        if let State::Running { core, registered } = previous {
+        if let State::Running {
+            core,
+            registered,
+            drivers,
+        } = previous
+        {
             local_runtimes::remove(&registered);
             stop(core, timeout_ms);
+            drivers.events.forget_parked(&drivers.cache);
+            drivers.cache.clear();
         }
     }
 
@@ -211,6 +234,28 @@ impl Runtime {
             ("suborchestration_calls".into(), m.suborchestration_calls),
             ("provider_errors".into(), m.provider_errors),
         ]))
+    }
+}
+
+impl Runtime {
+    /// What the orchestration drivers did: Python steps, steps replayed from the cache, ...
+    pub fn driver_stats(&self) -> HashMap<String, u64> {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let State::Running { drivers, .. } = &*state else {
+            return HashMap::new();
+        };
+        let get = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        let s = &drivers.stats;
+        HashMap::from([
+            ("python_steps".into(), get(&s.python_steps)),
+            ("replayed_steps".into(), get(&s.replayed_steps)),
+            ("cache_hits".into(), get(&s.cache_hits)),
+            ("cache_misses".into(), get(&s.cache_misses)),
+            ("catch_ups".into(), get(&s.catch_ups)),
+            ("cache_evictions".into(), drivers.cache.evictions()),
+            ("cached_generators".into(), drivers.cache.len() as u64),
+            ("lock_retries".into(), drivers.events.lock_retries()),
+        ])
     }
 }
 

@@ -1,6 +1,6 @@
 //! The provider every runtime and client of one `Provider` object shares, wrapped.
 //!
-//! Two things the core does not do for an embedded SDK:
+//! What the core does not do for an embedded SDK:
 //! - **SQLite lock errors are absorbed here.** The SQLite provider opens deferred
 //!   transactions; when two of its pooled connections upgrade to writers at once, SQLite
 //!   answers `database is locked` (codes 5 and 517) at once, without waiting on its busy
@@ -8,14 +8,13 @@
 //!   acknowledgements, fails the orchestration. A failed call has rolled its transaction
 //!   back, so retrying the same call after a few milliseconds is safe; we do that, within
 //!   a budget, before the core ever sees the error.
-//! - **In-process completion signals.** After an orchestration turn is acknowledged, the
-//!   waiters on that instance in this process are woken, so `wait_for_orchestration`
-//!   returns at once instead of at its next poll.
+//! - **Turns are observed** (`store_events`): which items are in flight, and whether their
+//!   acknowledgement committed. That wakes in-process waiters, admits suspended
+//!   generators into the replay cache, and explains nondeterminism failures.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -24,81 +23,12 @@ use duroxide::providers::{
     ProviderError, ScheduledActivityIdentifier, SessionFetchConfig, TagFilter, WorkItem,
 };
 use duroxide::Event;
-use tokio::sync::Notify;
+
+use crate::store_events::StoreEvents;
 
 /// How long one call may keep retrying lock errors before the core gets the error.
 const LOCK_RETRY_BUDGET: Duration = Duration::from_secs(10);
 const LOCK_RETRY_MAX_DELAY: Duration = Duration::from_millis(50);
-
-/// Instances being waited on in this process, and how often lock errors were absorbed.
-#[derive(Default)]
-pub struct StoreEvents {
-    waiters: Mutex<HashMap<String, Arc<Notify>>>,
-    lock_retries: AtomicU64,
-}
-
-impl StoreEvents {
-    /// Registers interest in `instance`; keep the guard while waiting.
-    pub fn watch(self: &Arc<Self>, instance: &str) -> Watch {
-        let notify = self
-            .waiters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(instance.to_string())
-            .or_default()
-            .clone();
-        Watch {
-            events: self.clone(),
-            instance: instance.to_string(),
-            notify,
-        }
-    }
-
-    fn changed(&self, instance: &str) {
-        if let Some(notify) = self
-            .waiters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(instance)
-        {
-            notify.notify_waiters();
-        }
-    }
-
-    /// Lock errors retried away since the store was opened (for diagnostics and benchmarks).
-    pub fn lock_retries(&self) -> u64 {
-        self.lock_retries.load(Ordering::Relaxed)
-    }
-}
-
-/// Interest in one instance's changes.
-pub struct Watch {
-    events: Arc<StoreEvents>,
-    instance: String,
-    notify: Arc<Notify>,
-}
-
-impl Watch {
-    /// Waits until the instance changes, or `limit` passes. Call it before reading the
-    /// state it guards and `enable()` the result, so a change in between is not missed.
-    pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
-        self.notify.notified()
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let mut waiters = self
-            .events
-            .waiters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        // The map and this guard hold the last two references: nobody else waits.
-        if Arc::strong_count(&self.notify) <= 2 {
-            waiters.remove(&self.instance);
-        }
-    }
-}
 
 pub struct Store {
     inner: Arc<dyn Provider>,
@@ -129,7 +59,7 @@ impl Store {
         loop {
             match op().await {
                 Err(e) if is_lock_error(&e) && started.elapsed() < LOCK_RETRY_BUDGET => {
-                    self.events.lock_retries.fetch_add(1, Ordering::Relaxed);
+                    self.events.count_lock_retry();
                     tokio::time::sleep(jitter(delay)).await;
                     delay = (delay * 2).min(LOCK_RETRY_MAX_DELAY);
                 }
@@ -170,40 +100,52 @@ impl Provider for Store {
         poll_timeout: Duration,
         filter: Option<&DispatcherCapabilityFilter>,
     ) -> Result<Option<(OrchestrationItem, String, u32)>, ProviderError> {
-        self.call(|| {
-            self.inner
-                .fetch_orchestration_item(lock_timeout, poll_timeout, filter)
-        })
-        .await
+        let fetched = self
+            .call(|| {
+                self.inner
+                    .fetch_orchestration_item(lock_timeout, poll_timeout, filter)
+            })
+            .await?;
+        if let Some((item, token, _)) = &fetched {
+            self.events.fetched(token, &item.instance);
+        }
+        Ok(fetched)
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn ack_orchestration_item(
         &self,
         lock_token: &str,
         execution_id: u64,
-        history_delta: Vec<Event>,
+        mut history_delta: Vec<Event>,
         worker_items: Vec<WorkItem>,
-        orchestrator_items: Vec<WorkItem>,
-        metadata: ExecutionMetadata,
+        mut orchestrator_items: Vec<WorkItem>,
+        mut metadata: ExecutionMetadata,
         cancelled_activities: Vec<ScheduledActivityIdentifier>,
     ) -> Result<(), ProviderError> {
-        let instance = history_delta.first().map(|e| e.instance_id.clone());
-        self.call(|| {
-            self.inner.ack_orchestration_item(
-                lock_token,
-                execution_id,
-                history_delta.clone(),
-                worker_items.clone(),
-                orchestrator_items.clone(),
-                metadata.clone(),
-                cancelled_activities.clone(),
-            )
-        })
-        .await?;
-        if let Some(instance) = instance {
-            self.events.changed(&instance);
-        }
-        Ok(())
+        let instance = self.events.before_ack(
+            lock_token,
+            &mut history_delta,
+            &mut metadata,
+            &mut orchestrator_items,
+        );
+        let terminal = history_delta.iter().any(Event::is_terminal);
+        let result = self
+            .call(|| {
+                self.inner.ack_orchestration_item(
+                    lock_token,
+                    execution_id,
+                    history_delta.clone(),
+                    worker_items.clone(),
+                    orchestrator_items.clone(),
+                    metadata.clone(),
+                    cancelled_activities.clone(),
+                )
+            })
+            .await;
+        self.events
+            .after_ack(lock_token, instance.as_deref(), result.is_ok(), terminal);
+        result
     }
 
     async fn abandon_orchestration_item(
@@ -212,11 +154,14 @@ impl Provider for Store {
         delay: Option<Duration>,
         ignore_attempt: bool,
     ) -> Result<(), ProviderError> {
-        self.call(|| {
-            self.inner
-                .abandon_orchestration_item(lock_token, delay, ignore_attempt)
-        })
-        .await
+        let result = self
+            .call(|| {
+                self.inner
+                    .abandon_orchestration_item(lock_token, delay, ignore_attempt)
+            })
+            .await;
+        self.events.abandoned(lock_token);
+        result
     }
 
     async fn read(&self, instance: &str) -> Result<Vec<Event>, ProviderError> {

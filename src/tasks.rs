@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::combinators::{self, TaskFuture};
 use crate::outcome::Outcome;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
 pub enum Task {
     Activity {
@@ -57,6 +57,11 @@ pub enum Task {
     },
     Guid,
     Now,
+    /// A KV value of another instance (a system activity).
+    KvOf {
+        instance: String,
+        key: String,
+    },
     Can {
         input: String,
         #[serde(default)]
@@ -71,7 +76,7 @@ pub enum Task {
 }
 
 /// A retry policy, already validated and normalised by the foreign side.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Policy {
     pub max_attempts: u32,
     /// "none" | "fixed" | "linear" | "exponential"
@@ -92,7 +97,7 @@ pub struct Known {
 }
 
 /// Turns a yielded task into its future. `Err` fails the orchestration with that message.
-pub fn build(ctx: &CoreCtx, task: Task, known: &Known) -> Result<TaskFuture, String> {
+pub fn build(ctx: &CoreCtx, task: &Task, known: &Known) -> Result<TaskFuture, String> {
     Ok(match task {
         Task::Activity {
             name,
@@ -100,8 +105,8 @@ pub fn build(ctx: &CoreCtx, task: Task, known: &Known) -> Result<TaskFuture, Str
             session,
             tag,
         } => {
-            if tag.is_none() && !known.activities.contains(&name) {
-                return Err(unregistered("activity", &name, &known.activities));
+            if tag.is_none() && !known.activities.contains(name) {
+                return Err(unregistered("activity", name, &known.activities));
             }
             let mut fut = match session {
                 Some(s) => ctx.schedule_activity_on_session(name, input, s),
@@ -118,13 +123,13 @@ pub fn build(ctx: &CoreCtx, task: Task, known: &Known) -> Result<TaskFuture, Str
             session,
             policy,
         } => {
-            if !known.activities.contains(&name) {
-                return Err(unregistered("activity", &name, &known.activities));
+            if !known.activities.contains(name) {
+                return Err(unregistered("activity", name, &known.activities));
             }
-            retry(ctx, name, input, session, policy)?
+            retry(ctx, name, input, session.clone(), policy)?
         }
         Task::Timer { ms } => {
-            let fut = ctx.schedule_timer(Duration::from_millis(ms));
+            let fut = ctx.schedule_timer(Duration::from_millis(*ms));
             Box::pin(async move {
                 fut.await;
                 Outcome::Value("null".into())
@@ -144,14 +149,17 @@ pub fn build(ctx: &CoreCtx, task: Task, known: &Known) -> Result<TaskFuture, Str
             id,
             input,
         } => {
-            if !known.orchestrations.contains(&name) {
-                return Err(unregistered("orchestration", &name, &known.orchestrations));
+            if !known.orchestrations.contains(name) {
+                return Err(unregistered("orchestration", name, &known.orchestrations));
             }
             let fut = match id {
-                Some(id) => {
-                    ctx.schedule_sub_orchestration_versioned_with_id(name, version, id, input)
-                }
-                None => ctx.schedule_sub_orchestration_versioned(name, version, input),
+                Some(id) => ctx.schedule_sub_orchestration_versioned_with_id(
+                    name,
+                    version.clone(),
+                    id,
+                    input,
+                ),
+                None => ctx.schedule_sub_orchestration_versioned(name, version.clone(), input),
             };
             Box::pin(async move { from_result(fut.await) })
         }
@@ -161,15 +169,15 @@ pub fn build(ctx: &CoreCtx, task: Task, known: &Known) -> Result<TaskFuture, Str
             id,
             input,
         } => {
-            if !known.orchestrations.contains(&name) {
-                return Err(unregistered("orchestration", &name, &known.orchestrations));
+            if !known.orchestrations.contains(name) {
+                return Err(unregistered("orchestration", name, &known.orchestrations));
             }
             if id.is_empty() || id.starts_with("sub::") || id.contains("::sub::") {
                 return Err(format!(
                     "start_orchestration: instance id {id:?} is empty or uses the reserved marker 'sub::'"
                 ));
             }
-            ctx.schedule_orchestration_versioned(name, version, id, input);
+            ctx.schedule_orchestration_versioned(name, version.clone(), id, input);
             Box::pin(std::future::ready(Outcome::Value("null".into())))
         }
         Task::Guid => {
@@ -196,8 +204,20 @@ pub fn build(ctx: &CoreCtx, task: Task, known: &Known) -> Result<TaskFuture, Str
                 }
             })
         }
+        Task::KvOf { instance, key } => {
+            let fut = ctx.get_kv_value_from_instance(instance, key);
+            Box::pin(async move {
+                match fut.await {
+                    // JSON text of the optional string: `null` or a quoted string.
+                    Ok(value) => Outcome::Value(
+                        serde_json::to_string(&value).unwrap_or_else(|_| "null".into()),
+                    ),
+                    Err(e) => Outcome::Error(e),
+                }
+            })
+        }
         Task::Can { input, version } => {
-            let ctx = ctx.clone();
+            let (ctx, input, version) = (ctx.clone(), input.clone(), version.clone());
             // Never resolves: the turn ends and the core starts the next execution.
             Box::pin(async move {
                 let _ = match version {
@@ -217,8 +237,106 @@ pub fn build(ctx: &CoreCtx, task: Task, known: &Known) -> Result<TaskFuture, Str
     })
 }
 
-fn build_each(ctx: &CoreCtx, tasks: Vec<Task>, known: &Known) -> Result<Vec<TaskFuture>, String> {
-    tasks.into_iter().map(|t| build(ctx, t, known)).collect()
+fn build_each(ctx: &CoreCtx, tasks: &[Task], known: &Known) -> Result<Vec<TaskFuture>, String> {
+    tasks.iter().map(|t| build(ctx, t, known)).collect()
+}
+
+impl Task {
+    /// The task as the Python call that made it, for messages.
+    pub fn describe(&self) -> String {
+        let short = |s: &str| {
+            if s.chars().count() > 80 {
+                format!("{}...", s.chars().take(80).collect::<String>())
+            } else {
+                s.to_string()
+            }
+        };
+        match self {
+            Task::Activity {
+                name,
+                input,
+                session,
+                tag,
+            } => {
+                let mut text = format!("schedule_activity({name:?}, input={})", short(input));
+                if let Some(s) = session {
+                    text.push_str(&format!(" on session {s:?}"));
+                }
+                if let Some(t) = tag {
+                    text.push_str(&format!(" with tag {t:?}"));
+                }
+                text
+            }
+            Task::Retry { name, input, .. } => {
+                format!(
+                    "schedule_activity_with_retry({name:?}, input={})",
+                    short(input)
+                )
+            }
+            Task::Timer { ms } => format!("schedule_timer({ms})"),
+            Task::Wait { name } => format!("wait_for_event({name:?})"),
+            Task::Dequeue { queue } => format!("dequeue_event({queue:?})"),
+            Task::Sub {
+                name, id, input, ..
+            } => match id {
+                Some(id) => format!(
+                    "schedule_sub_orchestration_with_id({name:?}, {id:?}, input={})",
+                    short(input)
+                ),
+                None => format!(
+                    "schedule_sub_orchestration({name:?}, input={})",
+                    short(input)
+                ),
+            },
+            Task::Start { name, id, .. } => format!("start_orchestration({name:?}, {id:?})"),
+            Task::Guid => "new_guid()".into(),
+            Task::Now => "utc_now()".into(),
+            Task::KvOf { instance, key } => {
+                format!("get_kv_value_from_instance({instance:?}, {key:?})")
+            }
+            Task::Can { .. } => "continue_as_new(...)".into(),
+            Task::All { tasks } => format!("all([{}])", describe_list(tasks)),
+            Task::Race { tasks } => format!("race({})", describe_list(tasks)),
+        }
+    }
+
+    /// Approximate memory the task takes, for the replay cache's budget.
+    pub fn bytes(&self) -> usize {
+        let strings: usize = match self {
+            Task::Activity {
+                name,
+                input,
+                session,
+                tag,
+            } => {
+                name.len()
+                    + input.len()
+                    + session.as_ref().map_or(0, String::len)
+                    + tag.as_ref().map_or(0, String::len)
+            }
+            Task::Retry { name, input, .. } => name.len() + input.len(),
+            Task::Wait { name } => name.len(),
+            Task::Dequeue { queue } => queue.len(),
+            Task::Sub { name, input, .. } | Task::Start { name, input, .. } => {
+                name.len() + input.len()
+            }
+            Task::KvOf { instance, key } => instance.len() + key.len(),
+            Task::Can { input, .. } => input.len(),
+            Task::All { tasks } | Task::Race { tasks } => tasks.iter().map(Task::bytes).sum(),
+            Task::Timer { .. } | Task::Guid | Task::Now => 0,
+        };
+        strings + 48
+    }
+}
+
+fn describe_list(tasks: &[Task]) -> String {
+    let shown: Vec<String> = tasks.iter().take(3).map(Task::describe).collect();
+    let more = tasks.len().saturating_sub(3);
+    if more > 0 {
+        format!("{}, ... {more} more", shown.join(", "))
+    } else {
+        shown.join(", ")
+    }
 }
 
 fn from_result(result: Result<String, String>) -> Outcome {
@@ -243,10 +361,10 @@ fn unregistered(what: &str, name: &str, known: &HashSet<String>) -> String {
 
 fn retry(
     ctx: &CoreCtx,
-    name: String,
-    input: String,
+    name: &str,
+    input: &str,
     session: Option<String>,
-    p: Policy,
+    p: &Policy,
 ) -> Result<TaskFuture, String> {
     if p.max_attempts == 0 {
         return Err("retry policy: max_attempts must be at least 1".into());
@@ -275,7 +393,8 @@ fn retry(
     // The total deadline is a durable timer raced against the whole retry loop; it is
     // scheduled first so the emission order is the same on every replay.
     let deadline = p.total_timeout_ms.map(|t| (t, ctx.schedule_timer(ms(t))));
-    let activity_name = name.clone();
+    let activity_name = name.to_string();
+    let (name, input) = (name.to_string(), input.to_string());
     let ctx = ctx.clone();
     let attempts: TaskFuture = Box::pin(async move {
         from_result(match session {

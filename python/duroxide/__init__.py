@@ -20,6 +20,31 @@
     runtime.shutdown()
 """
 
+from .admin import (
+    DeleteInstanceResult,
+    ExecutionInfo,
+    HistoryEvent,
+    InstanceFilter,
+    InstanceInfo,
+    InstanceTree,
+    OrchestrationStats,
+    PruneOptions,
+    PruneResult,
+    PyDeleteInstanceResult,
+    PyEvent,
+    PyExecutionInfo,
+    PyHistoryEvent,
+    PyInstanceFilter,
+    PyInstanceInfo,
+    PyInstanceTree,
+    PyOrchestrationStats,
+    PyPruneOptions,
+    PyPruneResult,
+    PyQueueDepths,
+    PySystemMetrics,
+    QueueDepths,
+    SystemMetrics,
+)
 from .client import Client, OrchestrationResult
 from .context import ActivityContext, OrchestrationContext
 from .errors import (
@@ -31,43 +56,87 @@ from .errors import (
     InternalError,
     InvalidArgumentError,
     NotRegisteredError,
+    OrchestrationFailedError,
     ProviderError,
     RuntimeStateError,
     SubOrchestrationFailedError,
     TaskFailedError,
 )
-from .options import PyRuntimeOptions, RuntimeOptions
+from .limits import (
+    MAX_CARRY_FORWARD_EVENTS,
+    MAX_CUSTOM_STATUS_BYTES,
+    MAX_KV_KEYS,
+    MAX_KV_VALUE_BYTES,
+    MAX_TAG_NAME_BYTES,
+    MAX_WORKER_TAGS,
+)
+from .options import PyRuntimeOptions, RuntimeOptions, TagFilter
 from .providers import PostgresProvider, Provider, SqliteProvider
 from .runtime import Runtime
 from .tasks import ActivityTask, AllTask, RaceTask, Task
+from .tracing import init_python_logging, init_tracing, reset_tracing
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "MAX_CARRY_FORWARD_EVENTS",
+    "MAX_CUSTOM_STATUS_BYTES",
+    "MAX_KV_KEYS",
+    "MAX_KV_VALUE_BYTES",
+    "MAX_TAG_NAME_BYTES",
+    "MAX_WORKER_TAGS",
     "ActivityContext",
     "ActivityFailedError",
     "ActivityTask",
     "AllTask",
     "Client",
     "ClosedError",
+    "DeleteInstanceResult",
     "DuroxideError",
     "DuroxideTimeoutError",
+    "ExecutionInfo",
+    "HistoryEvent",
+    "InstanceFilter",
+    "InstanceInfo",
     "InstanceNotFoundError",
+    "InstanceTree",
     "InternalError",
     "InvalidArgumentError",
     "NotRegisteredError",
     "OrchestrationContext",
+    "OrchestrationFailedError",
     "OrchestrationResult",
+    "OrchestrationStats",
     "PostgresProvider",
     "Provider",
     "ProviderError",
+    "PruneOptions",
+    "PruneResult",
+    "PyDeleteInstanceResult",
+    "PyEvent",
+    "PyExecutionInfo",
+    "PyHistoryEvent",
+    "PyInstanceFilter",
+    "PyInstanceInfo",
+    "PyInstanceTree",
+    "PyOrchestrationStats",
+    "PyPruneOptions",
+    "PyPruneResult",
+    "PyQueueDepths",
     "PyRuntimeOptions",
+    "PySystemMetrics",
+    "QueueDepths",
     "RaceTask",
     "Runtime",
     "RuntimeOptions",
     "RuntimeStateError",
     "SqliteProvider",
     "SubOrchestrationFailedError",
+    "SystemMetrics",
+    "TagFilter",
     "Task",
     "TaskFailedError",
+    "init_python_logging",
+    "init_tracing",
+    "reset_tracing",
 ]

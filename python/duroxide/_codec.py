@@ -32,3 +32,9 @@ def decode(text: str) -> Any:
         return _decode(text)
     except (ValueError, RecursionError):
         return text
+
+
+def encode_typed(value: Any, what: str) -> str:
+    """The ``*_typed`` encoding: a ``str`` is sent as is, anything else as JSON (the
+    convention of the core's typed helpers, which send a JSON string unquoted)."""
+    return value if isinstance(value, str) else encode(value, what)

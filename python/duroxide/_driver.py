@@ -4,6 +4,9 @@ docs/architecture.md).
 
 These callbacks run on Rust threads and must never raise: every failure of user code
 becomes a failed step or a failed activity with a message that says what went wrong.
+
+A generator stays here between turns for as long as Rust keeps it in its replay cache;
+Rust calls ``release`` when it no longer needs it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import logging
 from typing import Any, Callable, Dict, Optional
 
 from . import errors
-from ._codec import decode, encode
+from ._codec import decode, encode, encode_typed
 from ._native import gen
 from ._workers import WorkerPool
 from .context import ActivityContext, OrchestrationContext
@@ -23,8 +26,22 @@ from .tasks import AllTask, RaceTask, Task
 
 log = logging.getLogger("duroxide")
 
-OrchestrationLookup = Callable[[str, str], Optional[Callable[..., Any]]]
-ActivityLookup = Callable[[str], Optional[Callable[..., Any]]]
+class Registered:
+    """A registered function and how its result is encoded (``typed``: a ``str`` result
+    is sent as is, as the ``*_typed`` registrations promise)."""
+
+    __slots__ = ("fn", "typed")
+
+    def __init__(self, fn: Callable[..., Any], typed: bool) -> None:
+        self.fn = fn
+        self.typed = typed
+
+    def encode_result(self, value: Any, what: str) -> str:
+        return encode_typed(value, what) if self.typed else encode(value, what)
+
+
+OrchestrationLookup = Callable[[str, str], Optional[Registered]]
+ActivityLookup = Callable[[str], Optional[Registered]]
 
 _VALUE, _ERROR, _COMPOSITE = 0, 1, 2
 _NONE_RESULT_KINDS = ("timer", "start_orchestration")
@@ -58,7 +75,7 @@ def _shape(task: Task, node: Dict[str, Any], in_composite: bool) -> Any:
         values, first_error = [], None
         for child, child_node in zip(task.children, node["all"]):
             try:
-                values.append(_shape(child, child_node, True))
+                values.append(_shape(child, child_node, not task.plain))
             except errors.TaskFailedError as e:
                 values.append(e)
                 first_error = first_error or e
@@ -67,7 +84,7 @@ def _shape(task: Task, node: Dict[str, Any], in_composite: bool) -> Any:
         return values
     if isinstance(task, RaceTask):
         index = node["race"]
-        return {"index": index, "value": _shape(task.children[index], node["of"], True)}
+        return {"index": index, "value": _shape(task.children[index], node["of"], not task.plain)}
     value = node["v"]
     if not in_composite:
         return value
@@ -78,14 +95,28 @@ def _shape(task: Task, node: Dict[str, Any], in_composite: bool) -> Any:
     return value
 
 
+def _location(generator: Any) -> Optional[str]:
+    """``file:line`` where ``generator`` is suspended (inside any ``yield from``)."""
+    while True:
+        inner = getattr(generator, "gi_yieldfrom", None)
+        if inner is None or not hasattr(inner, "gi_frame"):
+            break
+        generator = inner
+    frame = getattr(generator, "gi_frame", None)
+    if frame is None:
+        return None
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
 class _Live:
     """A generator suspended at a yield, waiting for the outcome of ``pending``."""
 
-    __slots__ = ("gen", "name", "pending")
+    __slots__ = ("gen", "name", "pending", "registered")
 
-    def __init__(self, gen_: Any, name: str) -> None:
+    def __init__(self, gen_: Any, name: str, registered: Registered) -> None:
         self.gen = gen_
         self.name = name
+        self.registered = registered
         self.pending: Optional[Task] = None
 
 
@@ -98,16 +129,16 @@ class Stepper(gen.OrchestrationStepper):
 
     def start(self, generator_id: int, ctx: "gen.OrchestrationContext", info: "gen.OrchestrationInfo", input: str) -> str:
         name = f"{info.orchestration_name}@{info.orchestration_version}"
-        fn = self._lookup(info.orchestration_name, info.orchestration_version)
-        if fn is None:
+        registered = self._lookup(info.orchestration_name, info.orchestration_version)
+        if registered is None:
             return _step_fail(f"orchestration {name!r} is not registered in this process")
         try:
-            result = fn(OrchestrationContext(ctx, info), decode(input))
+            result = registered.fn(OrchestrationContext(ctx, info), decode(input))
         except BaseException as e:  # noqa: B036 - user code must never escape into Rust
             return self._failed(name, e)
         if inspect.isgenerator(result):
-            return self._advance(generator_id, _Live(result, name), None, None)
-        return self._returned(name, result)
+            return self._advance(generator_id, _Live(result, name, registered), None, None)
+        return self._returned(name, registered, result)
 
     def resume(self, generator_id: int, outcome_kind: int, payload: str) -> str:
         live = self._live.get(generator_id)
@@ -143,7 +174,7 @@ class Stepper(gen.OrchestrationStepper):
             yielded = live.gen.send(value) if error is None else live.gen.throw(error)
         except StopIteration as stop:
             self._live.pop(generator_id, None)
-            return self._returned(live.name, stop.value)
+            return self._returned(live.name, live.registered, stop.value)
         except BaseException as e:  # noqa: B036
             self._live.pop(generator_id, None)
             return self._failed(live.name, e)
@@ -156,10 +187,10 @@ class Stepper(gen.OrchestrationStepper):
             )
         live.pending = yielded
         self._live[generator_id] = live
-        return json.dumps({"yield": yielded._command})
+        return json.dumps({"yield": {"task": yielded._command, "at": _location(live.gen)}})
 
     @staticmethod
-    def _returned(name: str, value: Any) -> str:
+    def _returned(name: str, registered: Registered, value: Any) -> str:
         if inspect.isgenerator(value) or inspect.iscoroutine(value):
             kind = "generator" if inspect.isgenerator(value) else "coroutine"
             value.close()
@@ -168,7 +199,7 @@ class Stepper(gen.OrchestrationStepper):
                 "that `return` a JSON value (did you mean `return (yield ...)`?)"
             )
         try:
-            return json.dumps({"return": encode(value, f"the result of orchestration {name!r}")})
+            return json.dumps({"return": registered.encode_result(value, f"the result of orchestration {name!r}")})
         except (TypeError, ValueError) as e:
             return _step_fail(str(e))
 
@@ -197,14 +228,15 @@ class Invoker(gen.ActivityInvoker):
 
     def _run(self, ctx: "gen.ActivityContext", info: "gen.ActivityInfo", input: str) -> "gen.ActivityOutcome":
         name = info.activity_name
-        fn = self._lookup(name)
-        if fn is None:
+        registered = self._lookup(name)
+        if registered is None:
             return gen.ActivityOutcome(ok=False, payload=f"activity {name!r} is not registered in this process")
         try:
-            result = fn(ActivityContext(ctx, info), decode(input))
+            result = registered.fn(ActivityContext(ctx, info), decode(input))
             if inspect.isawaitable(result):
                 result = asyncio.run(_await(result))
-            return gen.ActivityOutcome(ok=True, payload=encode(result, f"the result of activity {name!r}"))
+            payload = registered.encode_result(result, f"the result of activity {name!r}")
+            return gen.ActivityOutcome(ok=True, payload=payload)
         except BaseException as e:  # noqa: B036 - KeyboardInterrupt/SystemExit fail the activity only
             if not isinstance(e, Exception):
                 log.warning("activity %s raised %s; the activity fails, the worker goes on", name, type(e).__name__)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
+from . import _validate
+from ._client_admin import AdminMethods
 from ._codec import decode, encode
 from ._native import gen, translate_errors
+from ._typed import TypedClientMethods
 from .errors import DuroxideTimeoutError
 from .providers import Provider
 
@@ -43,23 +46,16 @@ class OrchestrationResult:
         return f"<OrchestrationResult {self.status} {detail} custom_status={self.custom_status!r}>"
 
 
-def _str(name: str, value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
-    return value
+_str = _validate.text
+_timeout = _validate.millis
 
 
-def _timeout(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or value != value:
-        raise ValueError(f"{name} must be a number of milliseconds >= 0, got {value!r}")
-    return int(value)
-
-
-class Client:
+class Client(AdminMethods, TypedClientMethods):
     """Talks to the store of a provider; needs no running Runtime in this process.
 
     Every payload (input, event data) is encoded as JSON; a value JSON cannot encode
-    raises TypeError before anything is stored.
+    raises TypeError before anything is stored. One client may be used from many
+    threads at once.
     """
 
     __slots__ = ("_native",)
@@ -90,16 +86,16 @@ class Client:
 
         Starting an id that already exists is ignored by the engine.
         """
-        self._start(instance_id, name, input, None)
+        self._start(instance_id, name, encode(input, f"input of orchestration {name!r}"), None)
 
     def start_orchestration_versioned(self, instance_id: str, name: str, input: Any, version: str) -> None:
         """Start ``version`` of orchestration ``name``."""
-        self._start(instance_id, name, input, _str("version", version))
-
-    def _start(self, instance_id: str, name: str, input: Any, version: Optional[str]) -> None:
-        _str("instance_id", instance_id)
-        _str("name", name)
         payload = encode(input, f"input of orchestration {name!r}")
+        self._start(instance_id, name, payload, _str("version", version))
+
+    def _start(self, instance_id: str, name: str, payload: str, version: Optional[str]) -> None:
+        _validate.instance_id(instance_id)
+        _str("name", name)
         with translate_errors():
             self._native.start_orchestration(instance_id, name, payload, version)
 
@@ -161,13 +157,21 @@ class Client:
         An event raised before the orchestration waits for it is not kept; use
         :meth:`enqueue_event` for messages that must never be missed.
         """
-        payload = encode(data, f"data of event {event_name!r}")
+        self._raise(instance_id, event_name, encode(data, f"data of event {event_name!r}"))
+
+    def _raise(self, instance_id: str, event_name: str, payload: str) -> None:
         with translate_errors():
             self._native.raise_event(_str("instance_id", instance_id), _str("event_name", event_name), payload)
 
     def enqueue_event(self, instance_id: str, queue: str, data: Any = None) -> None:
-        """Append ``data`` to the instance's FIFO ``queue`` (``ctx.dequeue_event(queue)``)."""
-        payload = encode(data, f"data for queue {queue!r}")
+        """Append ``data`` to the instance's FIFO ``queue`` (``ctx.dequeue_event(queue)``).
+
+        Messages wait until dequeued and survive ``continue_as_new``. Messages for an
+        instance that does not exist yet are dropped by the store.
+        """
+        self._enqueue(instance_id, queue, encode(data, f"data for queue {queue!r}"))
+
+    def _enqueue(self, instance_id: str, queue: str, payload: str) -> None:
         with translate_errors():
             self._native.enqueue_event(_str("instance_id", instance_id), _str("queue", queue), payload)
 
@@ -176,5 +180,39 @@ class Client:
         Cancelling a finished or unknown instance does nothing."""
         if not isinstance(reason, str):
             raise TypeError(f"reason must be a str, got {type(reason).__name__}")
+        _validate.text("reason", reason, allow_empty=True)
         with translate_errors():
             self._native.cancel_instance(_str("instance_id", instance_id), reason)
+
+    # -- key-value state ------------------------------------------------------------------
+
+    def get_kv_value(self, instance_id: str, key: str) -> Optional[str]:
+        """The value the instance set for ``key`` (``ctx.set_kv_value``), or None."""
+        with translate_errors():
+            return self._native.get_kv_value(_str("instance_id", instance_id), _str("key", key))
+
+    def get_kv_all_values(self, instance_id: str) -> Dict[str, str]:
+        """Every key the instance set, with its value."""
+        with translate_errors():
+            return dict(self._native.get_kv_all_values(_str("instance_id", instance_id)))
+
+    def wait_for_kv_value(self, instance_id: str, key: str, timeout_ms: int = 30_000) -> str:
+        """Wait until the instance sets ``key`` and return the value.
+
+        Raises :class:`~duroxide.DuroxideTimeoutError` when ``timeout_ms`` passes first,
+        and :class:`~duroxide.InstanceNotFoundError` as soon as the instance ended without
+        setting it. Ctrl-C interrupts the wait.
+        """
+        iid, k = _str("instance_id", instance_id), _str("key", key)
+        deadline = time.monotonic() + _timeout("timeout_ms", timeout_ms) / 1000
+        while True:
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            slice_ms = max(0, min(remaining_ms, _WAIT_SLICE_MS))
+            try:
+                with translate_errors():
+                    return self._native.wait_for_kv_value(iid, k, slice_ms)
+            except DuroxideTimeoutError:
+                if remaining_ms <= _WAIT_SLICE_MS:
+                    raise DuroxideTimeoutError(
+                        f"instance {instance_id!r} did not set KV key {key!r} within {timeout_ms} ms"
+                    ) from None

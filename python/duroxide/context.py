@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
 
-from . import _retry
+from . import _retry, _validate
 from ._codec import encode
+from ._kv import KvMethods
 from ._native import gen, translate_errors
+from ._typed import TypedContextMethods
 from .tasks import ActivityTask, AllTask, RaceTask, Task, optional_str, require_tasks
 
 if TYPE_CHECKING:
@@ -15,23 +17,20 @@ if TYPE_CHECKING:
 __all__ = ["OrchestrationContext", "ActivityContext"]
 
 
-def _name(what: str, value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{what} must be a non-empty string, got {value!r}")
-    return value
+_name = _validate.text
+
+
+def _optional(what: str, value: Optional[str]) -> Optional[str]:
+    """None, or a string the stores can hold (TypeError for other types)."""
+    return None if optional_str(what, value) is None else _validate.text(what, value)
 
 
 def _delay_ms(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or value != value:
-        raise ValueError(f"timer delay must be a number of milliseconds >= 0, got {value!r}")
-    return int(value)
+    return _validate.millis("timer delay", value)
 
 
 def _instance_id(value: Any) -> str:
-    _name("instance_id", value)
-    if value.startswith("sub::") or "::sub::" in value:
-        raise ValueError(f"instance_id {value!r} uses the reserved marker 'sub::'")
-    return value
+    return _validate.instance_id(value)
 
 
 class _Tracing:
@@ -59,12 +58,12 @@ class _Tracing:
         self._native.trace("debug", str(message))
 
 
-class OrchestrationContext(_Tracing):
+class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
     """What an orchestration generator receives as ``ctx``.
 
     Methods that return a :class:`~duroxide.tasks.Task` must be yielded
-    (``result = yield ctx.schedule_activity(...)``); the others (tracing, custom status)
-    take effect at once. Everything here is deterministic on replay.
+    (``result = yield ctx.schedule_activity(...)``); the others (tracing, custom status,
+    key-value state) take effect at once. Everything here is deterministic on replay.
     """
 
     __slots__ = ("_native", "instance_id", "execution_id", "orchestration_name", "orchestration_version")
@@ -96,7 +95,7 @@ class OrchestrationContext(_Tracing):
             "t": "activity",
             "name": _name("activity name", name),
             "input": encode(input, f"input of activity {name!r}"),
-            "session": optional_str("session_id", session_id),
+            "session": None if session_id is None else _name("session_id", session_id),
         }
         return ActivityTask("activity", command)
 
@@ -119,7 +118,7 @@ class OrchestrationContext(_Tracing):
             "t": "retry",
             "name": _name("activity name", name),
             "input": encode(input, f"input of activity {name!r}"),
-            "session": optional_str("session_id", session_id),
+            "session": _optional("session_id", session_id),
             "policy": _retry.normalize(policy),
         }
         return Task("activity", command)
@@ -155,7 +154,7 @@ class OrchestrationContext(_Tracing):
         command = {
             "t": "sub",
             "name": _name("orchestration name", name),
-            "version": optional_str("version", version),
+            "version": _optional("version", version),
             "id": None if instance_id is None else _name("instance_id", instance_id),
             "input": encode(input, f"input of sub-orchestration {name!r}"),
         }
@@ -189,7 +188,7 @@ class OrchestrationContext(_Tracing):
         command = {
             "t": "start",
             "name": _name("orchestration name", name),
-            "version": optional_str("version", version),
+            "version": _optional("version", version),
             "id": _instance_id(instance_id),
             "input": encode(input, f"input of orchestration {name!r}"),
         }
@@ -249,19 +248,23 @@ class OrchestrationContext(_Tracing):
     def set_custom_status(self, status: Any) -> None:
         """Publish progress for clients (``OrchestrationResult.custom_status``).
 
-        A ``str`` is stored as is; any other value is stored as its JSON text.
+        A ``str`` is stored as is; any other value is stored as its JSON text. At most
+        ``MAX_CUSTOM_STATUS_BYTES``.
         """
         text = status if isinstance(status, str) else encode(status, "custom status")
+        _validate.text("custom status", text, allow_empty=True)
         with translate_errors():
             self._native.set_custom_status(text)
 
     def reset_custom_status(self) -> None:
         """Clear the custom status (clients then see ``None``)."""
-        self._native.reset_custom_status()
+        with translate_errors():
+            self._native.reset_custom_status()
 
     def get_custom_status(self) -> Optional[str]:
         """The current custom status, including one carried over ``continue_as_new``."""
-        return self._native.get_custom_status()
+        with translate_errors():
+            return self._native.get_custom_status()
 
 
 class ActivityContext(_Tracing):

@@ -12,6 +12,7 @@ __all__ = [
     "TaskFailedError",
     "ActivityFailedError",
     "SubOrchestrationFailedError",
+    "OrchestrationFailedError",
     "InvalidArgumentError",
     "NotRegisteredError",
     "InstanceNotFoundError",
@@ -46,6 +47,18 @@ class ActivityFailedError(TaskFailedError):
 
 class SubOrchestrationFailedError(TaskFailedError):
     """A sub-orchestration ended ``Failed``."""
+
+
+class OrchestrationFailedError(DuroxideError):
+    """``wait_for_orchestration_typed`` found the instance ``Failed``.
+
+    ``instance_id`` names it; ``message`` (also ``str(error)``) is its failure message.
+    """
+
+    def __init__(self, instance_id: str, message: str) -> None:
+        super().__init__(f"orchestration {instance_id!r} failed: {message}")
+        self.instance_id = instance_id
+        self.message = message
 
 
 class InvalidArgumentError(DuroxideError, ValueError):

@@ -2,17 +2,99 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Optional
+import os
+from dataclasses import dataclass, field, fields
+from typing import Iterable, Optional, Tuple
 
+from . import _validate
 from ._native import gen
 
-__all__ = ["RuntimeOptions", "PyRuntimeOptions"]
+__all__ = ["RuntimeOptions", "PyRuntimeOptions", "TagFilter"]
 
 _LOG_LEVELS = ("trace", "debug", "info", "warn", "error", "off")
 _LOG_FORMATS = ("pretty", "json", "compact")
 _U32_MAX = 2**32 - 1
 _MS_MAX = 10 * 365 * 24 * 3600 * 1000  # ten years: anything longer is a mistake
+
+
+@dataclass(frozen=True)
+class TagFilter:
+    """Which activities a runtime runs, by the tag they were scheduled with
+    (``ctx.schedule_activity(...).with_tag("gpu")``).
+
+    Build one with a class method: ``TagFilter.default_only()`` (untagged activities
+    only: the default), ``TagFilter.tags("gpu", ...)`` (only those tags),
+    ``TagFilter.default_and("gpu", ...)`` (untagged and those tags), ``TagFilter.any()``
+    (everything) or ``TagFilter.none()`` (no activities: an orchestration-only runtime).
+    At most ``MAX_WORKER_TAGS`` tags. ``new_guid``, ``utc_now`` and
+    ``get_kv_value_from_instance`` run as untagged activities: some runtime of the
+    deployment must take untagged work.
+    """
+
+    #: "default_only", "tags", "default_and", "any" or "none".
+    kind: str = "default_only"
+    #: The tags of a "tags" or "default_and" filter.
+    names: Tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        from .limits import MAX_TAG_NAME_BYTES, MAX_WORKER_TAGS
+
+        if self.kind not in ("default_only", "tags", "default_and", "any", "none"):
+            raise ValueError(f"unknown tag filter kind {self.kind!r}")
+        object.__setattr__(self, "names", tuple(self.names))
+        takes_tags = self.kind in ("tags", "default_and")
+        if takes_tags and not 1 <= len(self.names) <= MAX_WORKER_TAGS:
+            raise ValueError(
+                f"TagFilter.{self.kind}() needs 1 to {MAX_WORKER_TAGS} tags (MAX_WORKER_TAGS), got {len(self.names)}"
+            )
+        if not takes_tags and self.names:
+            raise ValueError(f"TagFilter.{self.kind}() takes no tags")
+        for tag in self.names:
+            _validate.text("tag", tag)
+            size = len(tag.encode("utf-8"))
+            if size > MAX_TAG_NAME_BYTES:
+                raise ValueError(f"tag {tag[:40]!r}... is {size} bytes; the limit is {MAX_TAG_NAME_BYTES} (MAX_TAG_NAME_BYTES)")
+
+    @classmethod
+    def default_only(cls) -> "TagFilter":
+        """Untagged activities only (the default)."""
+        return cls("default_only")
+
+    @classmethod
+    def tags(cls, *tags: str) -> "TagFilter":
+        """Only activities tagged with one of ``tags``."""
+        return cls("tags", _flatten(tags))
+
+    @classmethod
+    def default_and(cls, *tags: str) -> "TagFilter":
+        """Untagged activities and those tagged with one of ``tags``."""
+        return cls("default_and", _flatten(tags))
+
+    @classmethod
+    def any(cls) -> "TagFilter":
+        """Every activity, tagged or not."""
+        return cls("any")
+
+    @classmethod
+    def none(cls) -> "TagFilter":
+        """No activities: this runtime runs orchestrations only."""
+        return cls("none")
+
+
+def _flatten(tags: Iterable) -> Tuple[str, ...]:
+    items = list(tags)
+    if len(items) == 1 and isinstance(items[0], (list, tuple, set, frozenset)):
+        items = sorted(items[0]) if isinstance(items[0], (set, frozenset)) else list(items[0])
+    return tuple(items)
+
+
+def _default_replay_cache_size() -> int:
+    # DUROXIDE_REPLAY_CACHE=0 turns the cache off process-wide (the test suite runs
+    # once with it on and once with it off).
+    value = os.environ.get("DUROXIDE_REPLAY_CACHE", "").strip().lower()
+    if value in ("0", "off", "false", "no"):
+        return 0
+    return 1000
 
 
 @dataclass(frozen=True)
@@ -48,8 +130,15 @@ class RuntimeOptions:
     log_level: str = "info"
     #: "pretty", "json" or "compact".
     log_format: str = "pretty"
+    #: Added to every log line (JSON) or when set (text formats).
     service_name: str = "duroxide"
     service_version: Optional[str] = None
+    #: Instances whose suspended generators are kept between turns so a turn replays
+    #: from Rust without re-running Python (0: re-run every generator from the start on
+    #: every turn). Default 1000, or 0 when the environment sets DUROXIDE_REPLAY_CACHE=0.
+    replay_cache_size: int = field(default_factory=_default_replay_cache_size)
+    #: Which activity tags this runtime runs (default: untagged only).
+    worker_tag_filter: TagFilter = field(default_factory=TagFilter.default_only)
 
     def __post_init__(self) -> None:
         _int("dispatcher_poll_interval_ms", self.dispatcher_poll_interval_ms, 1, 60_000)
@@ -77,9 +166,16 @@ class RuntimeOptions:
         if not isinstance(self.service_name, str) or not self.service_name:
             raise ValueError(f"service_name must be a non-empty string, got {self.service_name!r}")
         _optional_str("service_version", self.service_version)
+        _int("replay_cache_size", self.replay_cache_size, 0, 1_000_000)
+        if not isinstance(self.worker_tag_filter, TagFilter):
+            raise TypeError(
+                f"worker_tag_filter must be a TagFilter (e.g. TagFilter.tags('gpu')), got {type(self.worker_tag_filter).__name__}"
+            )
 
     def _to_native(self) -> "gen.RuntimeConfig":
-        return gen.RuntimeConfig(**asdict(self))
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        tag_filter: TagFilter = values.pop("worker_tag_filter")
+        return gen.RuntimeConfig(**values, worker_tag_filter=tag_filter.kind, worker_tags=list(tag_filter.names))
 
 
 #: The name the earlier SDK used; the same class.

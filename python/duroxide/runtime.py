@@ -8,7 +8,7 @@ import re
 import threading
 from typing import Any, Callable, Dict, Optional, Tuple, TypeVar, overload
 
-from . import _driver
+from . import _driver, _validate
 from ._native import gen, translate_errors
 from .errors import ClosedError, RuntimeStateError
 from .options import RuntimeOptions
@@ -26,8 +26,7 @@ _RESERVED_PREFIX = "__duroxide"
 
 
 def _check_name(what: str, name: Any) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"{what} name must be a non-empty string, got {name!r}")
+    _validate.name(f"{what} name", name)
     if name.startswith(_RESERVED_PREFIX):
         raise ValueError(f"{what} name {name!r} uses the reserved prefix {_RESERVED_PREFIX!r}")
     return name
@@ -50,8 +49,8 @@ class Runtime:
             raise TypeError(f"options must be a RuntimeOptions, got {type(options).__name__}")
         self._provider = provider
         self._options = options
-        self._orchestrations: Dict[Tuple[str, str], Callable[..., Any]] = {}
-        self._activities: Dict[str, Callable[..., Any]] = {}
+        self._orchestrations: Dict[Tuple[str, str], _driver.Registered] = {}
+        self._activities: Dict[str, _driver.Registered] = {}
         self._native: Optional["gen.Runtime"] = None
         self._stopped = False
         self._lock = threading.Lock()
@@ -76,6 +75,19 @@ class Runtime:
         function. Activities run on worker threads and may block; an ``async def``
         activity runs in its own event loop.
         """
+        return self._register_activity(name, fn, typed=False)
+
+    @overload
+    def register_activity_typed(self, name: str) -> Callable[[F], F]: ...
+    @overload
+    def register_activity_typed(self, name: str, fn: F) -> F: ...
+
+    def register_activity_typed(self, name: str, fn: Optional[F] = None) -> Any:
+        """``register_activity`` whose ``str`` result is sent as is (the typed encoding,
+        see :mod:`duroxide._typed`); its input is JSON-decoded as always."""
+        return self._register_activity(name, fn, typed=True)
+
+    def _register_activity(self, name: str, fn: Optional[F], typed: bool) -> Any:
         _check_name("activity", name)
 
         def register(f: F) -> F:
@@ -85,7 +97,7 @@ class Runtime:
                 self._check_open(f"register activity {name!r}")
                 if name in self._activities:
                     raise ValueError(f"activity {name!r} is already registered")
-                self._activities[name] = f
+                self._activities[name] = _driver.Registered(f, typed)
             return f
 
         return register if fn is None else register(fn)
@@ -98,7 +110,25 @@ class Runtime:
     def register_orchestration(self, name: str, fn: Optional[F] = None) -> Any:
         """Register generator function ``fn(ctx, input)`` as orchestration ``name``,
         version 1.0.0. Use as a decorator or call it with the function."""
-        return self.register_orchestration_versioned(name, _DEFAULT_VERSION, fn)
+        return self._register_orchestration(name, _DEFAULT_VERSION, fn, typed=False)
+
+    @overload
+    def register_orchestration_typed(self, name: str) -> Callable[[F], F]: ...
+    @overload
+    def register_orchestration_typed(self, name: str, fn: F) -> F: ...
+
+    def register_orchestration_typed(self, name: str, fn: Optional[F] = None) -> Any:
+        """``register_orchestration`` whose ``str`` result is sent as is (typed encoding)."""
+        return self._register_orchestration(name, _DEFAULT_VERSION, fn, typed=True)
+
+    @overload
+    def register_orchestration_versioned_typed(self, name: str, version: str) -> Callable[[F], F]: ...
+    @overload
+    def register_orchestration_versioned_typed(self, name: str, version: str, fn: F) -> F: ...
+
+    def register_orchestration_versioned_typed(self, name: str, version: str, fn: Optional[F] = None) -> Any:
+        """``register_orchestration_versioned`` with the typed result encoding."""
+        return self._register_orchestration(name, version, fn, typed=True)
 
     @overload
     def register_orchestration_versioned(self, name: str, version: str) -> Callable[[F], F]: ...
@@ -111,6 +141,9 @@ class Runtime:
         New instances run the highest version; running instances keep the version they
         started with, so keep old versions registered while their instances run.
         """
+        return self._register_orchestration(name, version, fn, typed=False)
+
+    def _register_orchestration(self, name: str, version: str, fn: Optional[F], typed: bool) -> Any:
         _check_name("orchestration", name)
         if not isinstance(version, str) or not _SEMVER.match(version):
             raise ValueError(f"orchestration {name!r}: version must be semver like '1.0.0', got {version!r}")
@@ -127,7 +160,7 @@ class Runtime:
                 self._check_open(f"register orchestration {name!r}")
                 if (name, version) in self._orchestrations:
                     raise ValueError(f"orchestration {name!r} version {version} is already registered")
-                self._orchestrations[(name, version)] = f
+                self._orchestrations[(name, version)] = _driver.Registered(f, typed)
             return f
 
         return register if fn is None else register(fn)
@@ -172,9 +205,23 @@ class Runtime:
 
     def metrics_snapshot(self) -> Optional[Dict[str, int]]:
         """The core's counters (``orch_starts``, ``orch_completions``, ``activity_success``,
-        ...) as a dict, or None when the runtime is not running."""
+        ...) as a dict, or None when the runtime is not running.
+
+        They are the core's own diagnostics: ``orch_starts`` counts turns, not instances,
+        and failures are counted twice (see docs/user-guide.md).
+        """
         native = self._native
         return None if native is None else native.metrics_snapshot()
+
+    def driver_stats(self) -> Dict[str, int]:
+        """What this runtime's orchestration drivers did (empty when not running):
+        ``python_steps`` (generator steps run in Python), ``replayed_steps`` (steps of
+        cached generators re-issued from Rust), ``cache_hits`` / ``cache_misses`` (turns
+        that found / did not find their generator cached), ``catch_ups``,
+        ``cache_evictions``, ``cached_generators``, ``lock_retries`` (SQLite lock errors
+        absorbed). For diagnostics and benchmarks."""
+        native = self._native
+        return {} if native is None else dict(native.driver_stats())
 
     def __enter__(self) -> "Runtime":
         return self

@@ -38,32 +38,42 @@ class ActivityTask(Task):
     __slots__ = ()
 
     def with_tag(self, tag: str) -> "ActivityTask":
-        """A copy of this task that only runtimes whose tag filter accepts ``tag`` run."""
+        """A copy of this task that only runtimes whose ``worker_tag_filter`` accepts
+        ``tag`` run (see :class:`~duroxide.TagFilter`). A tag is 1 to
+        ``MAX_TAG_NAME_BYTES`` bytes of UTF-8."""
+        from .limits import MAX_TAG_NAME_BYTES
+
         if not isinstance(tag, str) or not tag:
             raise ValueError(f"activity tag must be a non-empty string, got {tag!r}")
+        size = len(tag.encode("utf-8", "surrogatepass"))
+        if size > MAX_TAG_NAME_BYTES:
+            raise ValueError(f"activity tag is {size} bytes; the limit is {MAX_TAG_NAME_BYTES} (MAX_TAG_NAME_BYTES)")
         if self._command["t"] != "activity":
             raise ValueError("with_tag() applies to plain activities, not to retried ones")
         return ActivityTask(self._kind, {**self._command, "tag": tag})
 
 
 class AllTask(Task):
-    """Waits for every child task; see ``OrchestrationContext.all``."""
+    """Waits for every child task; see ``OrchestrationContext.all``. ``plain``: items are
+    the children's values as they are (``all_typed``), not ``{"ok": ...}`` for events."""
 
-    __slots__ = ("children", "return_exceptions")
+    __slots__ = ("children", "return_exceptions", "plain")
 
-    def __init__(self, children: Sequence[Task], return_exceptions: bool) -> None:
+    def __init__(self, children: Sequence[Task], return_exceptions: bool, plain: bool = False) -> None:
         self.children: List[Task] = list(children)
         self.return_exceptions = return_exceptions
+        self.plain = plain
         super().__init__("all", {"t": "all", "tasks": [c._command for c in self.children]})
 
 
 class RaceTask(Task):
     """Waits for the first child task to finish; see ``OrchestrationContext.race``."""
 
-    __slots__ = ("children",)
+    __slots__ = ("children", "plain")
 
-    def __init__(self, children: Sequence[Task]) -> None:
+    def __init__(self, children: Sequence[Task], plain: bool = False) -> None:
         self.children: List[Task] = list(children)
+        self.plain = plain
         super().__init__("race", {"t": "race", "tasks": [c._command for c in self.children]})
 
 

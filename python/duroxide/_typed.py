@@ -1,0 +1,173 @@
+"""The ``*_typed`` variants, for code shared with other duroxide SDKs.
+
+They differ from the plain methods in one way: a ``str`` input is sent as is instead of
+as a JSON string (``"abc"`` crosses as ``abc``), which is how the core's typed helpers
+encode strings. Anything else is JSON-encoded, and every result is JSON-decoded (text
+that is not JSON comes back as the string itself). A consequence to keep in mind: a
+string that looks like JSON (``"42"``) arrives on the other side as that JSON value.
+``all_typed``/``race_typed`` give each task's value as is, without ``{"ok": ...}``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, TypeVar, Union
+
+from . import _validate
+from ._codec import decode, encode_typed
+from .tasks import ActivityTask, AllTask, RaceTask, Task, require_tasks
+
+if TYPE_CHECKING:
+    from .client import OrchestrationResult
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _raw(value: Any, what: str) -> str:
+    text = encode_typed(value, what)
+    return _validate.text(what, text, allow_empty=True) if isinstance(value, str) else text
+
+
+def _with_input(task: Task, input_text: str) -> Task:
+    """``task`` with its (already encoded) input replaced."""
+    command = {**task._command, "input": input_text}
+    return type(task)(task.kind, command)
+
+
+class TypedContextMethods:
+    """Mixed into :class:`~duroxide.OrchestrationContext`."""
+
+    __slots__ = ()
+
+    # Provided by OrchestrationContext.
+    schedule_activity: Callable[..., ActivityTask]
+    schedule_activity_with_retry: Callable[..., Task]
+    schedule_sub_orchestration_versioned_with_id: Callable[..., Task]
+    schedule_sub_orchestration_versioned: Callable[..., Task]
+    start_orchestration_versioned: Callable[..., Task]
+    continue_as_new: Callable[..., Task]
+    wait_for_event: Callable[..., Task]
+    dequeue_event: Callable[..., Task]
+
+    def schedule_activity_typed(self, name: str, input: Any = None, *, session_id: Optional[str] = None) -> ActivityTask:
+        """``schedule_activity`` with the typed encoding of ``input``."""
+        task = self.schedule_activity(name, None, session_id=session_id)
+        return _with_input(task, _raw(input, f"input of activity {name!r}"))  # type: ignore[return-value]
+
+    def schedule_activity_on_session_typed(self, name: str, input: Any, session_id: str) -> ActivityTask:
+        """``schedule_activity_on_session`` with the typed encoding of ``input``."""
+        return self.schedule_activity_typed(name, input, session_id=_validate.text("session_id", session_id))
+
+    def schedule_activity_with_retry_typed(
+        self, name: str, input: Any, policy: Mapping[str, Any], *, session_id: Optional[str] = None
+    ) -> Task:
+        """``schedule_activity_with_retry`` with the typed encoding of ``input``."""
+        task = self.schedule_activity_with_retry(name, None, policy, session_id=session_id)
+        return _with_input(task, _raw(input, f"input of activity {name!r}"))
+
+    def schedule_activity_with_retry_on_session_typed(
+        self, name: str, input: Any, policy: Mapping[str, Any], session_id: str
+    ) -> Task:
+        """``schedule_activity_with_retry_on_session`` with the typed encoding of ``input``."""
+        return self.schedule_activity_with_retry_typed(
+            name, input, policy, session_id=_validate.text("session_id", session_id)
+        )
+
+    def schedule_sub_orchestration_typed(self, name: str, input: Any = None) -> Task:
+        """``schedule_sub_orchestration`` with the typed encoding of ``input``."""
+        task = self.schedule_sub_orchestration_versioned(name, None, None)
+        return _with_input(task, _raw(input, f"input of sub-orchestration {name!r}"))
+
+    def schedule_sub_orchestration_with_id_typed(self, name: str, instance_id: str, input: Any = None) -> Task:
+        """``schedule_sub_orchestration_with_id`` with the typed encoding of ``input``."""
+        task = self.schedule_sub_orchestration_versioned_with_id(name, None, instance_id, None)
+        return _with_input(task, _raw(input, f"input of sub-orchestration {name!r}"))
+
+    def start_orchestration_typed(self, name: str, instance_id: str, input: Any = None) -> Task:
+        """``start_orchestration`` (fire-and-forget) with the typed encoding of ``input``."""
+        return self.start_orchestration_versioned_typed(name, None, instance_id, input)
+
+    def start_orchestration_versioned_typed(
+        self, name: str, version: Optional[str], instance_id: str, input: Any = None
+    ) -> Task:
+        """``start_orchestration_versioned`` with the typed encoding of ``input``."""
+        task = self.start_orchestration_versioned(name, version, instance_id, None)
+        return _with_input(task, _raw(input, f"input of orchestration {name!r}"))
+
+    def continue_as_new_typed(self, input: Any = None) -> Task:
+        """``continue_as_new`` with the typed encoding of ``input``."""
+        return _with_input(self.continue_as_new(None), _raw(input, "continue_as_new input"))
+
+    def wait_for_event_typed(self, name: str) -> Task:
+        """``wait_for_event``; its data is JSON-decoded (raw text when not JSON)."""
+        return self.wait_for_event(name)
+
+    def dequeue_event_typed(self, queue: str) -> Task:
+        """``dequeue_event``; the message is JSON-decoded (raw text when not JSON)."""
+        return self.dequeue_event(queue)
+
+    def all_typed(self, tasks: Sequence[Task], *, return_exceptions: bool = False) -> AllTask:
+        """``all`` that yields the plain list of the tasks' values (a timer's is None, an
+        event's is its data), not ``{"ok": ...}`` items."""
+        return AllTask(require_tasks("ctx.all_typed()", tasks), bool(return_exceptions), plain=True)
+
+    def race_typed(self, *tasks: Union[Task, Sequence[Task]]) -> RaceTask:
+        """``race`` that yields ``{"index": i, "value": v}`` with ``v`` the winner's plain value."""
+        items: Sequence[Any] = tasks[0] if len(tasks) == 1 and isinstance(tasks[0], (list, tuple)) else tasks
+        children = require_tasks("ctx.race_typed()", items)
+        if not children:
+            raise ValueError("ctx.race_typed() needs at least one task")
+        return RaceTask(children, plain=True)
+
+
+class TypedClientMethods:
+    """Mixed into :class:`~duroxide.Client`."""
+
+    __slots__ = ()
+
+    # Provided by Client.
+    _start: Callable[..., None]
+    _raise: Callable[..., None]
+    _enqueue: Callable[..., None]
+    wait_for_orchestration: Callable[..., "OrchestrationResult"]
+    get_kv_value: Callable[..., Optional[str]]
+    wait_for_kv_value: Callable[..., str]
+
+    def start_orchestration_typed(self, instance_id: str, name: str, input: Any = None) -> None:
+        """``start_orchestration`` with the typed encoding of ``input``."""
+        self._start(instance_id, name, _raw(input, f"input of orchestration {name!r}"), None)
+
+    def start_orchestration_versioned_typed(self, instance_id: str, name: str, input: Any, version: str) -> None:
+        """``start_orchestration_versioned`` with the typed encoding of ``input``."""
+        self._start(
+            instance_id, name, _raw(input, f"input of orchestration {name!r}"), _validate.text("version", version)
+        )
+
+    def raise_event_typed(self, instance_id: str, event_name: str, data: Any = None) -> None:
+        """``raise_event`` with the typed encoding of ``data``."""
+        self._raise(instance_id, event_name, _raw(data, f"data of event {event_name!r}"))
+
+    def enqueue_event_typed(self, instance_id: str, queue: str, data: Any = None) -> None:
+        """``enqueue_event`` with the typed encoding of ``data``."""
+        self._enqueue(instance_id, queue, _raw(data, f"data for queue {queue!r}"))
+
+    def wait_for_orchestration_typed(self, instance_id: str, timeout_ms: int = 30_000) -> Any:
+        """Wait for the instance to end and return its output.
+
+        Raises :class:`~duroxide.OrchestrationFailedError` (with the failure message)
+        when it Failed, and :class:`~duroxide.DuroxideTimeoutError` on timeout.
+        """
+        from .errors import OrchestrationFailedError
+
+        result = self.wait_for_orchestration(instance_id, timeout_ms)
+        if result.status != "Completed":
+            raise OrchestrationFailedError(instance_id, result.error or result.status)
+        return result.output
+
+    def get_kv_value_typed(self, instance_id: str, key: str) -> Any:
+        """``get_kv_value`` JSON-decoded (None when unset)."""
+        value = self.get_kv_value(instance_id, key)
+        return None if value is None else decode(value)
+
+    def wait_for_kv_value_typed(self, instance_id: str, key: str, timeout_ms: int = 30_000) -> Any:
+        """``wait_for_kv_value`` JSON-decoded."""
+        return decode(self.wait_for_kv_value(instance_id, key, timeout_ms))

@@ -1,0 +1,133 @@
+//! The client's admin API: metrics, instance listings, history, deletion and pruning.
+
+use std::future::Future;
+
+use crate::admin_records::{
+    DeleteInstanceResult, ExecutionInfo, HistoryEvent, InstanceFilter, InstanceInfo, InstanceTree,
+    OrchestrationStats, PruneOptions, PruneResult, QueueDepths, SystemMetrics,
+};
+use crate::client::Client;
+use crate::error::{DuroxideError, Result};
+use crate::executor;
+
+const STATUSES: [&str; 4] = ["Running", "Completed", "Failed", "ContinuedAsNew"];
+
+impl Client {
+    /// Runs one call of the core client on the shared runtime.
+    fn admin<T, F, Fut>(&self, call: F) -> Result<T>
+    where
+        F: FnOnce(duroxide::Client) -> Fut + Send + 'static,
+        Fut: Future<Output = std::result::Result<T, duroxide::ClientError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let core = self.core()?;
+        executor::block_on(async move { call(core).await }).map_err(Into::into)
+    }
+
+    pub fn get_system_metrics(&self) -> Result<SystemMetrics> {
+        self.admin(|c| async move { c.get_system_metrics().await.map(Into::into) })
+    }
+
+    pub fn get_queue_depths(&self) -> Result<QueueDepths> {
+        self.admin(|c| async move { c.get_queue_depths().await.map(Into::into) })
+    }
+
+    pub fn list_all_instances(&self) -> Result<Vec<String>> {
+        self.admin(|c| async move { c.list_all_instances().await })
+    }
+
+    pub fn list_instances_by_status(&self, status: String) -> Result<Vec<String>> {
+        if !STATUSES.contains(&status.as_str()) {
+            return Err(DuroxideError::invalid(format!(
+                "unknown status {status:?}; use one of {}",
+                STATUSES.join(", ")
+            )));
+        }
+        self.admin(|c| async move { c.list_instances_by_status(&status).await })
+    }
+
+    pub fn get_instance_info(&self, instance_id: String) -> Result<InstanceInfo> {
+        self.admin(|c| async move { c.get_instance_info(&instance_id).await.map(Into::into) })
+    }
+
+    pub fn get_execution_info(
+        &self,
+        instance_id: String,
+        execution_id: u64,
+    ) -> Result<ExecutionInfo> {
+        self.admin(move |c| async move {
+            c.get_execution_info(&instance_id, execution_id)
+                .await
+                .map(Into::into)
+        })
+    }
+
+    pub fn get_instance_tree(&self, instance_id: String) -> Result<InstanceTree> {
+        self.admin(|c| async move { c.get_instance_tree(&instance_id).await.map(Into::into) })
+    }
+
+    pub fn list_executions(&self, instance_id: String) -> Result<Vec<u64>> {
+        self.admin(|c| async move { c.list_executions(&instance_id).await })
+    }
+
+    pub fn read_execution_history(
+        &self,
+        instance_id: String,
+        execution_id: u64,
+    ) -> Result<Vec<HistoryEvent>> {
+        self.admin(move |c| async move {
+            c.read_execution_history(&instance_id, execution_id)
+                .await
+                .map(|events| events.into_iter().map(Into::into).collect())
+        })
+    }
+
+    pub fn get_orchestration_stats(
+        &self,
+        instance_id: String,
+    ) -> Result<Option<OrchestrationStats>> {
+        self.admin(|c| async move {
+            c.get_orchestration_stats(&instance_id)
+                .await
+                .map(|s| s.map(Into::into))
+        })
+    }
+
+    pub fn delete_instance(
+        &self,
+        instance_id: String,
+        force: bool,
+    ) -> Result<DeleteInstanceResult> {
+        self.admin(
+            move |c| async move { c.delete_instance(&instance_id, force).await.map(Into::into) },
+        )
+    }
+
+    pub fn delete_instance_bulk(&self, filter: InstanceFilter) -> Result<DeleteInstanceResult> {
+        self.admin(|c| async move { c.delete_instance_bulk(filter.into()).await.map(Into::into) })
+    }
+
+    pub fn prune_executions(
+        &self,
+        instance_id: String,
+        options: PruneOptions,
+    ) -> Result<PruneResult> {
+        self.admin(|c| async move {
+            c.prune_executions(&instance_id, options.into())
+                .await
+                .map(Into::into)
+        })
+    }
+
+    pub fn prune_executions_bulk(
+        &self,
+        filter: InstanceFilter,
+        options: PruneOptions,
+    ) -> Result<PruneResult> {
+        self.admin(|c| async move {
+            c.prune_executions_bulk(filter.into(), options.into())
+                .await
+                .map(Into::into)
+        })
+    }
+}

@@ -1,0 +1,200 @@
+//! What the store layer learns about turns, shared by every runtime and client of one
+//! provider object in this process:
+//!
+//! - **Waiters**: after a turn of an instance is committed, the in-process waits on that
+//!   instance are woken, so `wait_for_*` returns at once instead of at its next poll.
+//! - **Turn notes**: a driver leaves its suspended generator here at the end of a turn; it
+//!   enters the replay cache only once that turn's acknowledgement succeeded, so a cached
+//!   generator never got ahead of the committed history. The note also names the last
+//!   yield, which turns the core's nondeterminism failures into messages that point at the
+//!   user's code (`nondeterminism`).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use duroxide::providers::{ExecutionMetadata, WorkItem};
+use duroxide::{Event, EventKind};
+use tokio::sync::Notify;
+
+use crate::generator::Generator;
+use crate::nondeterminism::{self, YieldNote};
+use crate::replay_cache::ReplayCache;
+
+/// What a driver left at the end of a turn.
+pub struct TurnNote {
+    pub parked: Option<(Generator, Weak<ReplayCache>)>,
+    pub last_yield: Option<YieldNote>,
+}
+
+#[derive(Default)]
+pub struct StoreEvents {
+    waiters: Mutex<HashMap<String, Arc<Notify>>>,
+    lock_retries: AtomicU64,
+    /// Lock token -> instance, for orchestration items being processed.
+    inflight: Mutex<HashMap<String, String>>,
+    turns: Mutex<HashMap<String, TurnNote>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl StoreEvents {
+    /// Registers interest in `instance`; keep the guard while waiting.
+    pub fn watch(self: &Arc<Self>, instance: &str) -> Watch {
+        let notify = lock(&self.waiters)
+            .entry(instance.to_string())
+            .or_default()
+            .clone();
+        Watch {
+            events: self.clone(),
+            instance: instance.to_string(),
+            notify,
+        }
+    }
+
+    pub fn changed(&self, instance: &str) {
+        if let Some(notify) = lock(&self.waiters).get(instance) {
+            notify.notify_waiters();
+        }
+    }
+
+    pub fn count_lock_retry(&self) {
+        self.lock_retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Lock errors retried away since the store was opened (for diagnostics and benchmarks).
+    pub fn lock_retries(&self) -> u64 {
+        self.lock_retries.load(Ordering::Relaxed)
+    }
+
+    // -- turns -------------------------------------------------------------------------------
+
+    pub fn fetched(&self, lock_token: &str, instance: &str) {
+        lock(&self.inflight).insert(lock_token.to_string(), instance.to_string());
+    }
+
+    /// Leaves a finished turn's note until its acknowledgement settles.
+    pub fn end_turn(&self, instance: String, note: TurnNote) {
+        let previous = lock(&self.turns).insert(instance, note);
+        drop(previous); // outside the lock: may close a foreign generator
+    }
+
+    /// Forgets a note whose turn never settled (a new turn of the instance began).
+    pub fn discard_turn(&self, instance: &str) {
+        let stale = lock(&self.turns).remove(instance);
+        drop(stale);
+    }
+
+    /// Lets go of the generators a stopped runtime parked.
+    pub fn forget_parked(&self, cache: &Arc<ReplayCache>) {
+        let dropped: Vec<TurnNote> = {
+            let mut turns = lock(&self.turns);
+            let theirs: Vec<String> = turns
+                .iter()
+                .filter(|(_, n)| {
+                    n.parked
+                        .as_ref()
+                        .is_some_and(|(_, owner)| std::ptr::eq(owner.as_ptr(), Arc::as_ptr(cache)))
+                })
+                .map(|(k, _)| k.clone())
+                .collect();
+            theirs.iter().filter_map(|k| turns.remove(k)).collect()
+        };
+        drop(dropped); // outside the lock: closes foreign generators
+    }
+
+    /// Before an acknowledgement: the instance it is for, with failures explained.
+    pub fn before_ack(
+        &self,
+        lock_token: &str,
+        delta: &mut [Event],
+        metadata: &mut ExecutionMetadata,
+        orchestrator_items: &mut [WorkItem],
+    ) -> Option<String> {
+        let instance = lock(&self.inflight)
+            .get(lock_token)
+            .cloned()
+            .or_else(|| delta.first().map(|e| e.instance_id.clone()))?;
+        for event in delta.iter_mut() {
+            let EventKind::OrchestrationFailed { details } = &mut event.kind else {
+                continue;
+            };
+            let explained = {
+                let turns = lock(&self.turns);
+                let note = turns.get(&instance).and_then(|n| n.last_yield.as_ref());
+                nondeterminism::explain(details, note)
+            };
+            let Some(explained) = explained else { continue };
+            for item in orchestrator_items.iter_mut() {
+                if let WorkItem::SubOrchFailed { details: d, .. } = item {
+                    if d == details {
+                        *d = explained.clone();
+                    }
+                }
+            }
+            metadata.output = Some(explained.display_message());
+            *details = explained;
+        }
+        Some(instance)
+    }
+
+    /// After an acknowledgement. A committed turn moves its parked generator into the
+    /// replay cache (unless the execution ended) and wakes this instance's waiters. A
+    /// failed one keeps its note: the core may retry the acknowledgement.
+    pub fn after_ack(
+        &self,
+        lock_token: &str,
+        instance: Option<&str>,
+        committed: bool,
+        terminal: bool,
+    ) {
+        if !committed {
+            return;
+        }
+        lock(&self.inflight).remove(lock_token);
+        let Some(instance) = instance else { return };
+        let note = lock(&self.turns).remove(instance);
+        if let Some((generator, cache)) = note.and_then(|n| n.parked) {
+            match cache.upgrade() {
+                Some(cache) if !terminal => cache.put(instance.to_string(), generator),
+                _ => drop(generator),
+            }
+        }
+        self.changed(instance);
+    }
+
+    /// The item went back to the queue: its turn's work is void.
+    pub fn abandoned(&self, lock_token: &str) {
+        let instance = lock(&self.inflight).remove(lock_token);
+        if let Some(instance) = instance {
+            self.discard_turn(&instance);
+        }
+    }
+}
+
+/// Interest in one instance's changes.
+pub struct Watch {
+    events: Arc<StoreEvents>,
+    instance: String,
+    notify: Arc<Notify>,
+}
+
+impl Watch {
+    /// Completes at the instance's next committed turn. Create it before reading the
+    /// state it guards and `enable()` it, so a change in between is not missed.
+    pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.notify.notified()
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let mut waiters = lock(&self.events.waiters);
+        // The map and this guard hold the last two references: nobody else waits.
+        if Arc::strong_count(&self.notify) <= 2 {
+            waiters.remove(&self.instance);
+        }
+    }
+}
