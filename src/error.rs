@@ -66,6 +66,13 @@ impl From<ClientError> for DuroxideError {
             ClientError::CannotDeleteSubOrchestration { instance_id } => Self::invalid(format!(
                 "instance '{instance_id}' is a sub-orchestration; delete its root instance instead (deletion cascades to children)"
             )),
+            // PostgreSQL words the running-instance refusal of a delete its own way.
+            ClientError::Provider(e) if e.message.contains("is Running") && e.message.contains("force") => {
+                Self::invalid(format!(
+                    "{}: the instance is still running; cancel it and wait until it ends, or pass force=True",
+                    e.message
+                ))
+            }
             ClientError::Provider(e) if e.message.to_ascii_lowercase().contains("not found") => {
                 Self::NotFound {
                     message: e.to_string(),

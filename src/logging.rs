@@ -6,9 +6,10 @@
 //! output layer that formats events itself (pretty, compact or JSON, with the service
 //! name and version). Which settings win:
 //! - `RUST_LOG`, when set, is the level filter, whatever else says;
-//! - an explicit `init_tracing` / `route_tracing` call wins over runtime options, and the
-//!   last explicit call wins;
-//! - otherwise each `Runtime.start` applies its own options (the last start wins).
+//! - an explicit `init_tracing` / `route_tracing` call wins over runtime options (level,
+//!   format, destination), and the last explicit call wins;
+//! - otherwise each `Runtime.start` applies its own options (the last start wins);
+//! - the service name and version always come from the last started runtime.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -141,6 +142,12 @@ fn configure(
     let level = parse_level(level)?;
     let output = output()?;
     let mut settings = output.settings.write().unwrap_or_else(|e| e.into_inner());
+    // The service identity always comes from the runtime: it names the process, not
+    // where its logs go.
+    if let Some((name, version)) = service {
+        settings.service_name = name;
+        settings.service_version = version;
+    }
     if settings.explicit && !explicit {
         return Ok(());
     }
@@ -150,10 +157,6 @@ fn configure(
     }
     if let Some(destination) = destination {
         settings.destination = Arc::new(destination);
-    }
-    if let Some((name, version)) = service {
-        settings.service_name = name;
-        settings.service_version = version;
     }
     output
         .filter

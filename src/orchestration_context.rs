@@ -44,6 +44,10 @@ struct Inner {
     catch_up: Option<usize>,
     /// What a caught-up generator did differently from its record.
     divergence: Option<String>,
+    /// The custom status as this generator last set it (`Some(None)`: reset). The core
+    /// re-applies the status inherited through continue_as_new after the first poll of
+    /// every replay, over a set made before the first yield; reads go by this instead.
+    custom_status: Option<Option<String>>,
 }
 
 #[derive(Default)]
@@ -170,8 +174,9 @@ impl OrchestrationContext {
     }
 
     pub fn get_custom_status(&self) -> Result<Option<String>> {
+        let own = self.lock().custom_status.clone();
         self.read(
-            |ctx| Read::CustomStatus(ctx.get_custom_status()),
+            |ctx| Read::CustomStatus(own.unwrap_or_else(|| ctx.get_custom_status())),
             &Read::CustomStatus(None),
             |r| match r {
                 Read::CustomStatus(v) => v,
@@ -301,6 +306,7 @@ impl OrchestrationContext {
             return match inner.trace.items.get(cursor) {
                 Some(Interaction::Effect(recorded)) if *recorded == effect => {
                     advance(&mut inner, cursor);
+                    note_custom_status(&mut inner, &effect);
                     Ok(())
                 }
                 other => {
@@ -310,6 +316,7 @@ impl OrchestrationContext {
             };
         }
         effect.apply(bound(&inner)?);
+        note_custom_status(&mut inner, &effect);
         inner.trace.push(Interaction::Effect(effect));
         Ok(())
     }
@@ -339,6 +346,14 @@ impl OrchestrationContext {
         let answer = live(bound(&inner)?);
         inner.trace.push(Interaction::Read(answer.clone()));
         Ok(unpack(answer))
+    }
+}
+
+fn note_custom_status(inner: &mut Inner, effect: &Effect) {
+    match effect {
+        Effect::SetCustomStatus(s) => inner.custom_status = Some(Some(s.clone())),
+        Effect::ResetCustomStatus => inner.custom_status = Some(None),
+        _ => {}
     }
 }
 

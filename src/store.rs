@@ -34,6 +34,8 @@ pub struct Store {
     inner: Arc<dyn Provider>,
     events: Arc<StoreEvents>,
     retry_locks: bool,
+    /// SQLite: one writing call at a time from this process (see `write`).
+    writer: Option<tokio::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -41,8 +43,27 @@ impl Store {
         Self {
             inner,
             events,
+            writer: retry_locks.then(|| tokio::sync::Mutex::new(())),
             retry_locks,
         }
+    }
+
+    /// A call that writes. On SQLite, writing calls from this process take turns: the
+    /// provider opens deferred transactions, and two of its pooled connections upgrading
+    /// to writers at once makes one fail with `database is locked` at once. SQLite admits
+    /// one writer at a time anyway, so queueing them here costs nothing and leaves the
+    /// lock retries in `call` for writers in other processes.
+    async fn write<T, F, Fut>(&self, op: F) -> Result<T, ProviderError>
+    where
+        F: FnMut() -> Fut + Send,
+        Fut: Future<Output = Result<T, ProviderError>> + Send,
+        T: Send,
+    {
+        let _turn = match &self.writer {
+            Some(writer) => Some(writer.lock().await),
+            None => None,
+        };
+        self.call(op).await
     }
 
     async fn call<T, F, Fut>(&self, mut op: F) -> Result<T, ProviderError>
@@ -101,7 +122,7 @@ impl Provider for Store {
         filter: Option<&DispatcherCapabilityFilter>,
     ) -> Result<Option<(OrchestrationItem, String, u32)>, ProviderError> {
         let fetched = self
-            .call(|| {
+            .write(|| {
                 self.inner
                     .fetch_orchestration_item(lock_timeout, poll_timeout, filter)
             })
@@ -131,7 +152,7 @@ impl Provider for Store {
         );
         let terminal = history_delta.iter().any(Event::is_terminal);
         let result = self
-            .call(|| {
+            .write(|| {
                 self.inner.ack_orchestration_item(
                     lock_token,
                     execution_id,
@@ -155,7 +176,7 @@ impl Provider for Store {
         ignore_attempt: bool,
     ) -> Result<(), ProviderError> {
         let result = self
-            .call(|| {
+            .write(|| {
                 self.inner
                     .abandon_orchestration_item(lock_token, delay, ignore_attempt)
             })
@@ -183,7 +204,7 @@ impl Provider for Store {
         execution_id: u64,
         new_events: Vec<Event>,
     ) -> Result<(), ProviderError> {
-        self.call(|| {
+        self.write(|| {
             self.inner
                 .append_with_execution(instance, execution_id, new_events.clone())
         })
@@ -191,7 +212,7 @@ impl Provider for Store {
     }
 
     async fn enqueue_for_worker(&self, item: WorkItem) -> Result<(), ProviderError> {
-        self.call(|| self.inner.enqueue_for_worker(item.clone()))
+        self.write(|| self.inner.enqueue_for_worker(item.clone()))
             .await
     }
 
@@ -202,7 +223,7 @@ impl Provider for Store {
         session: Option<&SessionFetchConfig>,
         tag_filter: &TagFilter,
     ) -> Result<Option<(WorkItem, String, u32)>, ProviderError> {
-        self.call(|| {
+        self.write(|| {
             self.inner
                 .fetch_work_item(lock_timeout, poll_timeout, session, tag_filter)
         })
@@ -214,7 +235,7 @@ impl Provider for Store {
         token: &str,
         completion: Option<WorkItem>,
     ) -> Result<(), ProviderError> {
-        self.call(|| self.inner.ack_work_item(token, completion.clone()))
+        self.write(|| self.inner.ack_work_item(token, completion.clone()))
             .await
     }
 
@@ -223,7 +244,7 @@ impl Provider for Store {
         token: &str,
         extend_for: Duration,
     ) -> Result<(), ProviderError> {
-        self.call(|| self.inner.renew_work_item_lock(token, extend_for))
+        self.write(|| self.inner.renew_work_item_lock(token, extend_for))
             .await
     }
 
@@ -233,7 +254,7 @@ impl Provider for Store {
         extend_for: Duration,
         idle_timeout: Duration,
     ) -> Result<usize, ProviderError> {
-        self.call(|| {
+        self.write(|| {
             self.inner
                 .renew_session_lock(owner_ids, extend_for, idle_timeout)
         })
@@ -244,7 +265,7 @@ impl Provider for Store {
         &self,
         idle_timeout: Duration,
     ) -> Result<usize, ProviderError> {
-        self.call(|| self.inner.cleanup_orphaned_sessions(idle_timeout))
+        self.write(|| self.inner.cleanup_orphaned_sessions(idle_timeout))
             .await
     }
 
@@ -254,7 +275,7 @@ impl Provider for Store {
         delay: Option<Duration>,
         ignore_attempt: bool,
     ) -> Result<(), ProviderError> {
-        self.call(|| self.inner.abandon_work_item(token, delay, ignore_attempt))
+        self.write(|| self.inner.abandon_work_item(token, delay, ignore_attempt))
             .await
     }
 
@@ -263,7 +284,7 @@ impl Provider for Store {
         token: &str,
         extend_for: Duration,
     ) -> Result<(), ProviderError> {
-        self.call(|| self.inner.renew_orchestration_item_lock(token, extend_for))
+        self.write(|| self.inner.renew_orchestration_item_lock(token, extend_for))
             .await
     }
 
@@ -272,7 +293,7 @@ impl Provider for Store {
         item: WorkItem,
         delay: Option<Duration>,
     ) -> Result<(), ProviderError> {
-        self.call(|| self.inner.enqueue_for_orchestrator(item.clone(), delay))
+        self.write(|| self.inner.enqueue_for_orchestrator(item.clone(), delay))
             .await
     }
 

@@ -68,7 +68,12 @@ class KvMethods:
 
     def prune_kv_values_updated_before(self, updated_before_ms: int) -> int:
         """Remove the keys last written before ``updated_before_ms`` (milliseconds since
-        the epoch, e.g. from ``yield ctx.utc_now()``); returns how many were removed."""
+        the epoch, e.g. from ``yield ctx.utc_now()``); returns how many were removed.
+
+        The engine (duroxide 0.1.32) stamps a key written in the *current* execution with
+        the time of the latest replay, so in practice this removes keys written before the
+        last ``continue_as_new``: call it at the start of an execution.
+        """
         cutoff = _validate.millis("updated_before_ms", updated_before_ms)
         with translate_errors():
             return self._native.prune_kv_values_updated_before(cutoff)
