@@ -21,6 +21,13 @@ use crate::generator::Generator;
 use crate::nondeterminism::{self, YieldNote};
 use crate::replay_cache::ReplayCache;
 
+/// An orchestration item between its fetch and its acknowledgement.
+pub struct Inflight {
+    pub instance: String,
+    pub fetched_at: std::time::Instant,
+    pub history_len: usize,
+}
+
 /// What a driver left at the end of a turn.
 pub struct TurnNote {
     pub parked: Option<(Generator, Weak<ReplayCache>)>,
@@ -31,8 +38,8 @@ pub struct TurnNote {
 pub struct StoreEvents {
     waiters: Mutex<HashMap<String, Arc<Notify>>>,
     lock_retries: AtomicU64,
-    /// Lock token -> instance, for orchestration items being processed.
-    inflight: Mutex<HashMap<String, String>>,
+    /// Lock token -> the orchestration item being processed.
+    inflight: Mutex<HashMap<String, Inflight>>,
     turns: Mutex<HashMap<String, TurnNote>>,
 }
 
@@ -71,8 +78,22 @@ impl StoreEvents {
 
     // -- turns -------------------------------------------------------------------------------
 
-    pub fn fetched(&self, lock_token: &str, instance: &str) {
-        lock(&self.inflight).insert(lock_token.to_string(), instance.to_string());
+    pub fn fetched(&self, lock_token: &str, instance: &str, history_len: usize) {
+        lock(&self.inflight).insert(
+            lock_token.to_string(),
+            Inflight {
+                instance: instance.to_string(),
+                fetched_at: std::time::Instant::now(),
+                history_len,
+            },
+        );
+    }
+
+    /// How long the item of `lock_token` has been processed, and its history length.
+    pub fn turn_so_far(&self, lock_token: &str) -> Option<(std::time::Duration, usize)> {
+        lock(&self.inflight)
+            .get(lock_token)
+            .map(|i| (i.fetched_at.elapsed(), i.history_len))
     }
 
     /// Leaves a finished turn's note until its acknowledgement settles.
@@ -115,7 +136,7 @@ impl StoreEvents {
     ) -> Option<String> {
         let instance = lock(&self.inflight)
             .get(lock_token)
-            .cloned()
+            .map(|i| i.instance.clone())
             .or_else(|| delta.first().map(|e| e.instance_id.clone()))?;
         for event in delta.iter_mut() {
             let EventKind::OrchestrationFailed { details } = &mut event.kind else {
@@ -167,9 +188,9 @@ impl StoreEvents {
 
     /// The item went back to the queue: its turn's work is void.
     pub fn abandoned(&self, lock_token: &str) {
-        let instance = lock(&self.inflight).remove(lock_token);
-        if let Some(instance) = instance {
-            self.discard_turn(&instance);
+        let item = lock(&self.inflight).remove(lock_token);
+        if let Some(item) = item {
+            self.discard_turn(&item.instance);
         }
     }
 }

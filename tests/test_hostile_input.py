@@ -1,0 +1,1691 @@
+"""Hostile input, end to end, on SQLite and PostgreSQL.
+
+The promise under test: no input, however bad, crashes the process, hangs it or loses
+data. Each bad input gives either a clear Python exception at the call, or a cleanly
+Failed instance whose message names the problem, and the process keeps serving other
+instances. Every test ends with ``assert_still_serving``, which runs a known-good
+orchestration (an activity round trip) on the same runtime and checks its output.
+
+Cases already covered elsewhere (referenced, not repeated): unencodable client input
+(object/set/bytes) and event data -> TypeError, orchestration/activity results that are
+not JSON, unregistered activity, ``yield 42`` (tests/test_errors.py); oversized and
+too many KV values, bad KV keys (tests/test_kv.py); bad PostgreSQL URLs and schema names
+(tests/test_postgres_bad_input.py).
+
+Table for docs/reliability.md (behaviour seen on both providers unless a provider is
+named; rows marked BUG assert the correct behaviour and fail today):
+
+| input | behaviour seen |
+|---|---|
+| 10 MB payload as orchestration input/output, activity input, activity result, raise_event data, enqueue_event data | works; exact round trip (about 1-4 s each) |
+| input / event / queue data nested 10,000 levels (client) | `ValueError`: "input of orchestration 'X' is nested too deeply to encode as JSON" (likewise "data of event", "data for queue"); nothing stored |
+| 10,000-level nesting as activity/retry/sub-orchestration/start/continue_as_new input, custom status, KV value (inside an orchestration) | `ValueError` at the ctx call: "<what> is nested too deeply to encode as JSON" |
+| 10,000-level nesting as orchestration result | instance Failed: "the result of orchestration 'X@1.0.0' is nested too deeply to encode as JSON" |
+| 10,000-level nesting as activity result | `ActivityFailedError` at the yield: "the result of activity 'X' is nested too deeply to encode as JSON" |
+| BUG: orchestration output nested 900 levels, read by a client whose stack is already 200 frames deep | `output` is silently the raw JSON *text* (a str) instead of the list (`_codec.decode` swallows RecursionError) |
+| ctx.all nested 100 levels | instance Failed: "the orchestration driver sent a malformed step (recursion limit exceeded ...)" |
+| BUG: ctx.all nested 1,000 levels | instance Failed: "the orchestration driver failed to start the generator: foreign callback failed: RecursionError(...)" -- the RecursionError escapes the Python driver callback |
+| lone surrogate / NUL in instance id, orchestration name, version, event name, queue name, cancel reason, KV key (client calls) | `ValueError` naming the argument: "instance_id is not valid Unicode text: a lone surrogate '\\ud800' at position 0", "event_name contains a NUL character (\\x00), which the stores cannot hold" |
+| lone surrogate / NUL in activity/orchestration names, session ids, event/queue names, custom status, KV keys and values, instance ids, versions (ctx calls) | `ValueError` at the ctx call naming the argument; nothing stored |
+| BUG: lone surrogate / NUL in `ActivityTask.with_tag(...)` | accepted; surrogate: instance Failed "malformed step (unexpected end of hex escape ...)"; NUL: works on SQLite, instance Failed on PostgreSQL "infrastructure:ack_orchestration_item: Database error: ... unsupported Unicode escape sequence" |
+| lone surrogate / NUL in registration names | `ValueError`: "orchestration name is not valid Unicode text ..." |
+| lone surrogates, NUL, C0 controls, U+2028/9, BOM, noncharacters inside payload strings and dict keys | works; exact round trip through input, output, activity, event, queue, JSON custom status and JSON KV value (PostgreSQL too) |
+| NaN / +-Infinity in client payloads | `ValueError`: "input of orchestration 'X' cannot be encoded as JSON: Out of range float values are not JSON compliant" |
+| NaN / Infinity inside an orchestration (ctx call inputs, custom status, KV value) | `ValueError` at the call; as orchestration result: Failed; as activity result: `ActivityFailedError` |
+| int with 5,000 digits | `ValueError`: "... cannot be encoded as JSON: Exceeds the limit (4300 digits) for integer string conversion ..." |
+| int with 400 digits; dict with int keys; tuples | works; JSON semantics: exact int, keys become str, tuples become lists |
+| BUG (PostgreSQL): 10 KB random instance id / orchestration name | `ProviderError` at start: "enqueue_orchestrator_work: Database error: ... index row requires 10256 bytes, maximum size is 8191"; works on SQLite |
+| BUG (PostgreSQL): 10 KB random KV key / session id | instance Failed after ~5 s: "infrastructure:ack_orchestration_item: Database error: ... index row requires 10272 bytes, maximum size is 8191"; works on SQLite |
+| 10 KB activity name, event name, queue name | works |
+| 10 KB activity tag | `ValueError`: "activity tag is 10241 bytes; the limit is 256 (MAX_TAG_NAME_BYTES)" |
+| empty names/ids (client, ctx, registration) | `ValueError`: "instance_id must be a non-empty string", "event name must be a non-empty string" |
+| whitespace-only registration names | `ValueError`: "orchestration name must not be blank, got '   '"; starting one: `NotRegisteredError` |
+| whitespace-only instance ids, event and queue names | works (exact) |
+| emoji, RTL, combining marks, ZWJ sequences, bidi controls, zero-width chars in every name | works (exact) |
+| NFC vs NFD ids ("é" vs "e\\u0301"), "x" vs "x " vs "X" | distinct instances, each with its own result |
+| yield int / dict / None / str / list of tasks / exhausted or closed generator / the Task class | instance Failed: "orchestration 'X@1.0.0' yielded [...] (list), which is not a task; yield what a ctx.* method returns ..." |
+| generator returns a generator / coroutine; plain function returns a coroutine | instance Failed: "orchestration 'X@1.0.0' returned a generator; orchestrations are generator functions that `return` a JSON value ..." |
+| generator raises StopIteration | instance Failed: "generator raised StopIteration" |
+| plain function returning a value / returning a generator / a lambda | works (a returned generator is run as the orchestration) |
+| generator that catches GeneratorExit and yields again (cache eviction, cancel) | works; cancel ends it "canceled: <reason>" |
+| forged Task with unknown command / negative timer | instance Failed: "malformed step (unknown variant `bogus`, ...)", "(invalid value: integer `-5`, expected u64 ...)" |
+| orchestration context used after its turn (from an activity / another instance) | `ClosedError`: "the orchestration context is not active: ..." / that instance Failed with the same text |
+| activity raises KeyboardInterrupt / GeneratorExit | `ActivityFailedError`: "KeyboardInterrupt" / "GeneratorExit"; worker thread survives |
+| BUG: activity or orchestration raises SystemExit(3) | fails with message "3" only -- the message does not say SystemExit |
+| activity / orchestration recurses forever | Failed: "maximum recursion depth exceeded" |
+| activity with wrong signature / returning an object | Failed: "<lambda>() takes 0 positional arguments but 2 were given" / "the result of activity 'X' cannot be encoded as JSON: ..." |
+| activity that never returns, retry policy timeout_ms=500 | `ActivityFailedError` "timeout: activity timed out" after ~0.5 s; the late result is ignored |
+| raise_event / enqueue_event to an unknown instance | no exception; nothing created; a later instance with that id is unaffected |
+| BUG (SQLite): cancel_instance on an unknown instance | no exception, but the request is kept: an instance later started with that id ends Failed "canceled: <reason>" (PostgreSQL drops it) |
+| raise_event / enqueue_event / cancel_instance on a finished instance | no exception; status, output and executions unchanged |
+| start an existing instance id (running or finished, other name or input) | ignored; first instance's result unaffected, one execution |
+| BUG: timer of 2**63-1 ms (accepted by the SDK) | SQLite: fires at once (wins a race against a 300 ms timer); PostgreSQL: instance Failed "infrastructure:ack_orchestration_item: Database error: ... value \\"9223373...\\" is out of range for type bigint" |
+| BUG (PostgreSQL): timer of 2**62 ms | instance Failed "... timestamp out of range"; SQLite: works |
+| BUG: retry policy timeout_ms / total_timeout_ms = 2**63-1 | SQLite: the attempt "timed out" at once though the activity succeeds; PostgreSQL: instance Failed, bigint out of range |
+| BUG: retry policy max_attempts >= 2**32, delay_ms/max_delay_ms/timeout_ms >= 2**64 | accepted at the call; instance Failed "the orchestration driver sent a malformed step (invalid value: integer `4294967296`, expected u32 ...)" |
+| BUG: non-semver version in continue_as_new_versioned / schedule_sub_orchestration_versioned / ctx.start_orchestration_versioned | accepted at the call; the instance (or detached child) is poisoned later: "poison: orchestration X exceeded 4 attempts (max 3)" |
+| client.start_orchestration_versioned with a non-semver or unknown version | `NotRegisteredError`: "orchestration 'X@garbage' is not registered with the runtime running on this provider ..." |
+| BUG: continue_as_new_versioned to an unregistered (valid) version | SQLite: Failed "poison: orchestration X exceeded 4 attempts (max 3)" (no mention of the version); PostgreSQL: Running ~60 s, then the same |
+| BUG: RuntimeOptions(worker_node_id / service_name / service_version with a lone surrogate) | accepted; `Runtime.start()` raises a bare `UnicodeEncodeError` "'utf-8' codec can't encode character '\\ud800' ..." that does not name the option |
+| BUG (PostgreSQL): RuntimeOptions(worker_node_id="node\\x00") | accepted; the worker dispatcher fails every fetch ("invalid byte sequence for encoding UTF8: 0x00") and activities never run (hang); SQLite works |
+| one Client from 32 threads (and hostile calls mixed in) | all 32 instances complete; every hostile call raises `ValueError` |
+| Runtime.start() twice / register after start | `RuntimeStateError`: "the runtime is already started" / "cannot register activity 'X' after start() ..." |
+| register the same name twice | `ValueError`: "activity 'X' is already registered"; the first registration runs |
+| shutdown() twice; Runtime used after shutdown | no error; `is_running` False, `metrics_snapshot()` None; register/start raise `ClosedError`; a new Runtime serves (and runs instances started while none ran) |
+| Client used after close() | `ClosedError`: "this Client was closed; create a new Client(provider)" from every method |
+| timeout_ms / poll_interval_ms negative, NaN, +-inf, 10**30, str, None, bool | `ValueError`: "timeout_ms must be a number of milliseconds >= 0, got -1" / "... must be at most 9223372036854775807 ms, got inf" |
+| BUG: wait_for_status_change(last_seen_version=2**64) | `ValueError` "u64 requires 0 <= value < 18446744073709551616" -- does not name last_seen_version |
+| BUG: argument rejections by the Client (NUL id, bad timeout, ...) | plain `ValueError`, not the documented `InvalidArgumentError` (errors.py: "Every exception the SDK raises derives from DuroxideError") |
+| ctx.all of 200 activities | works (~2 s; grows quadratically: 600 take ~13 s, 2000 > 120 s) |
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import string
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+import duroxide
+from duroxide import (
+    ActivityFailedError,
+    Client,
+    ClosedError,
+    InvalidArgumentError,
+    NotRegisteredError,
+    RuntimeOptions,
+    RuntimeStateError,
+    TaskFailedError,
+)
+from duroxide.tasks import Task
+
+from conftest import assert_completed, assert_failed, new_id, wait_until_custom_status
+
+
+# =========================================================================== helpers
+
+GOOD_ORCH = "HostileKnownGood"
+GOOD_ACT = "HostileKnownGoodAct"
+GOOD_PAYLOAD = {"n": 42, "text": "still serving é 😀"}
+
+
+def _good_act(ctx, x):
+    return {"echo": x, "activity": ctx.activity_name}
+
+
+def _good_orch(ctx, x):
+    r = yield ctx.schedule_activity(GOOD_ACT, x)
+    return {"result": r, "instance": ctx.instance_id}
+
+
+def assert_still_serving(runtime, client, timeout_ms: int = 30_000):
+    """The runtime still completes a known-good orchestration (with an activity)."""
+    assert runtime.is_running, "the runtime is no longer running"
+    iid = new_id("still-serving")
+    client.start_orchestration(iid, GOOD_ORCH, GOOD_PAYLOAD)
+    result = client.wait_for_orchestration(iid, timeout_ms)
+    assert_completed(result, {"result": {"echo": GOOD_PAYLOAD, "activity": GOOD_ACT}, "instance": iid})
+
+
+@pytest.fixture
+def new_runtime(make_runtime):
+    """new_runtime(**options) -> an unstarted runtime with the known-good pair registered."""
+
+    def _new(**options):
+        rt = make_runtime(**options)
+        rt.register_activity(GOOD_ACT, _good_act)
+        rt.register_orchestration(GOOD_ORCH, _good_orch)
+        return rt
+
+    return _new
+
+
+@pytest.fixture
+def leftovers(provider):
+    """Instance ids a failing test may leave running; force-deleted at teardown so they
+    do not wander into later tests sharing the PostgreSQL schema."""
+    ids = []
+    yield ids
+    if not ids:
+        return
+    c = Client(provider)
+    try:
+        for iid in ids:
+            try:
+                if c.get_status(iid).status == "Running":
+                    c.delete_instance(iid, force=True)
+            except Exception:  # noqa: BLE001 - best effort cleanup
+                pass
+    finally:
+        c.close()
+
+
+def within(seconds: float, fn, *args):
+    """fn(*args) on a fresh thread; fails the test (instead of hanging it) after ``seconds``."""
+    box = {}
+
+    def run():
+        try:
+            box["value"] = fn(*args)
+        except BaseException as e:  # noqa: BLE001 - re-raised below
+            box["error"] = e
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    if t.is_alive():
+        pytest.fail(f"{getattr(fn, '__name__', fn)} did not return within {seconds} s (hang)")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+def run(client, name, input=None, instance_id=None, timeout_ms=30_000):
+    iid = instance_id or new_id(name.lower()[:20])
+    client.start_orchestration(iid, name, input)
+    return client.wait_for_orchestration(iid, timeout_ms)
+
+
+def nested(depth: int):
+    v: list = []
+    for _ in range(depth):
+        v = [v]
+    return v
+
+
+def depth_of(v) -> int:
+    d = 0
+    while isinstance(v, list) and v:
+        v = v[0]
+        d += 1
+    return d
+
+
+def _at_stack_depth(frames: int, fn):
+    if frames <= 0:
+        return fn()
+    return _at_stack_depth(frames - 1, fn)
+
+
+def _outcome(fn, *args):
+    try:
+        return ("ok", fn(*args))
+    except Exception as e:  # noqa: BLE001 - inspected by the caller
+        return ("error", e)
+
+
+DEEP = 10_000
+
+# =========================================================================== 10 MB payloads
+
+BIG_TEXT = "0123456789abcdef" * (10 * 1024 * 1024 // 16)
+BIG = {"blob": BIG_TEXT, "tail": "é😀\u202e\x00\ud800"}
+
+
+def _register_big(rt):
+    @rt.register_activity("Big10Check")
+    def check(ctx, x):
+        return {"same": x == BIG, "size": len(x["blob"]) if isinstance(x, dict) and "blob" in x else None}
+
+    @rt.register_activity("Big10Make")
+    def make(ctx, x):
+        return BIG
+
+    @rt.register_orchestration("Big10Input")
+    def big_input(ctx, x):
+        return x
+
+    @rt.register_orchestration("Big10ActivityInput")
+    def big_activity_input(ctx, x):
+        return (yield ctx.schedule_activity("Big10Check", BIG))
+
+    @rt.register_orchestration("Big10ActivityResult")
+    def big_activity_result(ctx, x):
+        r = yield ctx.schedule_activity("Big10Make", None)
+        return {"same": r == BIG, "size": len(r["blob"])}
+
+    @rt.register_orchestration("Big10Event")
+    def big_event(ctx, x):
+        ctx.set_custom_status("waiting")
+        r = yield ctx.wait_for_event("big")
+        return {"same": r == BIG, "size": len(r["blob"])}
+
+    @rt.register_orchestration("Big10Queue")
+    def big_queue(ctx, x):
+        ctx.set_custom_status("waiting")
+        r = yield ctx.dequeue_event("big")
+        return {"same": r == BIG, "size": len(r["blob"])}
+
+
+@pytest.mark.parametrize(
+    "site", ["orchestration-input-and-output", "activity-input", "activity-result", "raise_event-data", "enqueue_event-data"]
+)
+def test_10mb_payload_round_trips_exactly(site, new_runtime, client):
+    rt = new_runtime()
+    _register_big(rt)
+    rt.start()
+    iid = new_id("big10")
+    expected = {"same": True, "size": len(BIG_TEXT)}
+    if site == "orchestration-input-and-output":
+        within(60, client.start_orchestration, iid, "Big10Input", BIG)
+        result = client.wait_for_orchestration(iid, 60_000)
+        assert result.status == "Completed", result.error
+        assert result.output == BIG, "the 10 MB input did not come back exactly"
+    else:
+        name = {
+            "activity-input": "Big10ActivityInput",
+            "activity-result": "Big10ActivityResult",
+            "raise_event-data": "Big10Event",
+            "enqueue_event-data": "Big10Queue",
+        }[site]
+        client.start_orchestration(iid, name, None)
+        if site == "raise_event-data":
+            wait_until_custom_status(client, iid, "waiting")
+            within(60, client.raise_event, iid, "big", BIG)
+        elif site == "enqueue_event-data":
+            wait_until_custom_status(client, iid, "waiting")
+            within(60, client.enqueue_event, iid, "big", BIG)
+        assert_completed(client.wait_for_orchestration(iid, 60_000), expected)
+    assert_still_serving(rt, client)
+
+
+# =========================================================================== deep nesting, NaN, huge ints
+
+BAD_VALUES = {
+    "nan": (lambda: float("nan"), "Out of range float values are not JSON compliant"),
+    "infinity": (lambda: {"x": [1, -float("inf")]}, "Out of range float values are not JSON compliant"),
+    "nested-10000": (lambda: nested(DEEP), "nested too deeply to encode as JSON"),
+    "int-5000-digits": (lambda: 10**5000, "integer string conversion"),
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_VALUES))
+@pytest.mark.parametrize("site", ["start_orchestration", "start_orchestration_versioned", "raise_event", "enqueue_event"])
+def test_unencodable_client_payload_raises_value_error(site, kind, new_runtime, client):
+    rt = new_runtime()
+
+    @rt.register_orchestration("BadPayloadWaiter")
+    def waiter(ctx, x):
+        ctx.set_custom_status("waiting")
+        e = yield ctx.wait_for_event("e")
+        q = yield ctx.dequeue_event("q")
+        return [e, q]
+
+    rt.start()
+    make, problem = BAD_VALUES[kind]
+    value = make()
+    if site.startswith("start"):
+        iid = new_id("badpayload")
+        with pytest.raises(ValueError) as info:
+            if site == "start_orchestration":
+                client.start_orchestration(iid, GOOD_ORCH, value)
+            else:
+                client.start_orchestration_versioned(iid, GOOD_ORCH, value, "1.0.0")
+        assert f"input of orchestration {GOOD_ORCH!r}" in str(info.value)
+        assert problem in str(info.value)
+        assert client.get_status(iid).status == "NotFound", "nothing may be stored"
+    else:
+        iid = new_id("badpayload-waiter")
+        client.start_orchestration(iid, "BadPayloadWaiter", None)
+        wait_until_custom_status(client, iid, "waiting")
+        with pytest.raises(ValueError) as info:
+            if site == "raise_event":
+                client.raise_event(iid, "e", value)
+            else:
+                client.enqueue_event(iid, "q", value)
+        what = "data of event 'e'" if site == "raise_event" else "data for queue 'q'"
+        assert what in str(info.value) and problem in str(info.value), str(info.value)
+        # The instance saw nothing and still accepts valid messages.
+        client.raise_event(iid, "e", "fine")
+        client.enqueue_event(iid, "q", "fine")
+        assert_completed(client.wait_for_orchestration(iid, 30_000), ["fine", "fine"])
+    assert_still_serving(rt, client)
+
+
+INSIDE_SITES = {
+    # site: (how the value is used, fragment naming it in the message)
+    "activity-input": (lambda ctx, v: ctx.schedule_activity(GOOD_ACT, v), f"input of activity {GOOD_ACT!r}"),
+    "retry-input": (lambda ctx, v: ctx.schedule_activity_with_retry(GOOD_ACT, v, {}), f"input of activity {GOOD_ACT!r}"),
+    "sub-orchestration-input": (lambda ctx, v: ctx.schedule_sub_orchestration(GOOD_ORCH, v), "input of sub-orchestration"),
+    "start-orchestration-input": (
+        lambda ctx, v: ctx.start_orchestration(GOOD_ORCH, ctx.instance_id + "-child", v),
+        "input of orchestration",
+    ),
+    "continue-as-new-input": (lambda ctx, v: ctx.continue_as_new(v), "continue_as_new input"),
+    "custom-status": (lambda ctx, v: ctx.set_custom_status(v), "custom status"),
+    "kv-value": (lambda ctx, v: ctx.set_kv_value("k", v), "KV value for 'k'"),
+    "orchestration-result": (None, "the result of orchestration 'BadValueInside@1.0.0'"),
+    "activity-result": (None, "the result of activity 'BadValueMake'"),
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_VALUES))
+@pytest.mark.parametrize("site", list(INSIDE_SITES))
+def test_unencodable_value_inside_orchestration_is_clear(site, kind, new_runtime, client):
+    rt = new_runtime()
+    make, problem = BAD_VALUES[kind]
+
+    @rt.register_activity("BadValueMake")
+    def bad_make(ctx, x):
+        return make()
+
+    @rt.register_orchestration("BadValueInside")
+    def inside(ctx, site):
+        use, _ = INSIDE_SITES[site]
+        if site == "orchestration-result":
+            yield ctx.schedule_timer(1)
+            return make()
+        if site == "activity-result":
+            try:
+                yield ctx.schedule_activity("BadValueMake", None)
+            except TaskFailedError as e:
+                return {"type": type(e).__name__, "is_value_error": False, "message": str(e)}
+            return {"type": None}
+        try:
+            use(ctx, make())
+        except Exception as e:  # noqa: BLE001 - reported to the test
+            return {"type": type(e).__name__, "is_value_error": isinstance(e, ValueError), "message": str(e)}
+        return {"type": None}
+
+    rt.start()
+    iid = new_id("badvalue")
+    result = run(client, "BadValueInside", site, instance_id=iid)
+    _, what = INSIDE_SITES[site]
+    if site == "orchestration-result":
+        assert_failed(result, what, problem)
+    else:
+        out = assert_completed(result)
+        if site == "activity-result":
+            assert out["type"] == "ActivityFailedError", out
+        else:
+            assert out["is_value_error"], f"expected a ValueError at the call, got {out}"
+        assert what in out["message"] and problem in out["message"], out["message"]
+    assert client.get_kv_all_values(iid) == {}
+    assert_still_serving(rt, client)
+
+
+def test_deep_but_encodable_output_is_not_silently_turned_into_text(new_runtime, client):
+    """An orchestration (shallow stack) returns a list nested 900 levels; a client whose
+    stack is already 200 frames deep reads it. Either the exact list or a clear
+    ValueError -- never the JSON text in place of the value."""
+    rt = new_runtime()
+
+    @rt.register_orchestration("DeepOutput")
+    def deep_output(ctx, depth):
+        yield ctx.schedule_timer(1)
+        return nested(depth)
+
+    rt.start()
+    iid = new_id("deep-output")
+    client.start_orchestration(iid, "DeepOutput", 900)
+    assert client.wait_for_orchestration(iid, 30_000).status == "Completed"
+    for label, read in (
+        ("wait_for_orchestration", lambda: client.wait_for_orchestration(iid, 30_000)),
+        ("get_status", lambda: client.get_status(iid)),
+    ):
+        kind, value = within(60, _at_stack_depth, 200, lambda: _outcome(read))
+        if kind == "error":
+            assert isinstance(value, ValueError), f"{label}: {type(value).__name__}: {value}"
+            assert "nest" in str(value).lower() or "deep" in str(value).lower(), str(value)
+        else:
+            out = value.output
+            assert isinstance(out, list), (
+                f"{label}: output is a {type(out).__name__} ({str(out)[:40]!r}...) -- the JSON text "
+                "was returned in place of the value"
+            )
+            assert depth_of(out) == 900
+    assert_still_serving(rt, client)
+
+
+@pytest.mark.parametrize("depth", [100, 1000])
+def test_deeply_nested_composite_tasks_fail_cleanly(depth, new_runtime, client):
+    rt = new_runtime()
+
+    @rt.register_orchestration("NestedAll")
+    def nested_all(ctx, depth):
+        task = ctx.schedule_timer(1)
+        try:
+            for _ in range(depth):
+                task = ctx.all([task])
+        except ValueError as e:
+            return {"rejected": str(e)}
+        yield task
+        return "ran"
+
+    rt.start()
+    result = run(client, "NestedAll", depth)
+    if result.status == "Completed":
+        assert result.output == "ran" or "nest" in result.output["rejected"].lower(), result.output
+    else:
+        error = assert_failed(result)
+        assert "recursion" in error.lower() or "nest" in error.lower(), error
+        assert "foreign callback" not in error and "RecursionError(" not in error, (
+            f"a RecursionError escaped the Python driver callback: {error[:300]}"
+        )
+    assert_still_serving(rt, client)
+
+
+def test_big_ints_and_json_key_semantics(new_runtime, client):
+    rt = new_runtime()
+    rt.register_orchestration("EchoJson", lambda ctx, x: x)
+    rt.start()
+    big = 10**400
+    assert_completed(run(client, "EchoJson", {"big": big, "neg": -big}), {"big": big, "neg": -big})
+    # JSON semantics, documented ("every payload is encoded as JSON"): int keys become
+    # strings, tuples become lists.
+    assert_completed(run(client, "EchoJson", {1: "a", "t": (1, 2)}), {"1": "a", "t": [1, 2]})
+    with pytest.raises(TypeError) as info:
+        client.start_orchestration(new_id("tuplekey"), "EchoJson", {(1, 2): "x"})
+    assert "keys must be str" in str(info.value)
+    assert_still_serving(rt, client)
+
+
+# =========================================================================== bad text in names and ids
+
+BAD_TEXT = {
+    "lone-surrogate": ("x\ud800", "lone surrogate"),
+    "nul": ("a\x00b", "NUL"),
+}
+
+CLIENT_TEXT_SITES = {
+    "start_orchestration(instance_id)": (lambda c, bad: c.start_orchestration(bad, GOOD_ORCH, 1), "instance_id"),
+    "start_orchestration(name)": (lambda c, bad: c.start_orchestration(new_id(), bad, 1), "name"),
+    "start_orchestration_versioned(version)": (
+        lambda c, bad: c.start_orchestration_versioned(new_id(), GOOD_ORCH, 1, bad),
+        "version",
+    ),
+    "raise_event(instance_id)": (lambda c, bad: c.raise_event(bad, "e", 1), "instance_id"),
+    "raise_event(event_name)": (lambda c, bad: c.raise_event(new_id(), bad, 1), "event_name"),
+    "enqueue_event(queue)": (lambda c, bad: c.enqueue_event(new_id(), bad, 1), "queue"),
+    "get_status(instance_id)": (lambda c, bad: c.get_status(bad), "instance_id"),
+    "wait_for_orchestration(instance_id)": (lambda c, bad: c.wait_for_orchestration(bad, 100), "instance_id"),
+    "cancel_instance(instance_id)": (lambda c, bad: c.cancel_instance(bad, "r"), "instance_id"),
+    "cancel_instance(reason)": (lambda c, bad: c.cancel_instance(new_id(), bad), "reason"),
+    "get_kv_value(key)": (lambda c, bad: c.get_kv_value(new_id(), bad), "key"),
+    "wait_for_kv_value(key)": (lambda c, bad: c.wait_for_kv_value(new_id(), bad, 100), "key"),
+    "wait_for_status_change(instance_id)": (lambda c, bad: c.wait_for_status_change(bad, 0, 10, 100), "instance_id"),
+}
+
+
+@pytest.mark.parametrize("site", list(CLIENT_TEXT_SITES))
+def test_bad_text_in_client_arguments_raises_value_error(site, new_runtime, client):
+    rt = new_runtime()
+    rt.start()
+    call, field = CLIENT_TEXT_SITES[site]
+    for bad, problem in BAD_TEXT.values():
+        with pytest.raises(ValueError) as info:
+            within(30, call, client, bad)
+        assert field in str(info.value) and problem in str(info.value), str(info.value)
+    assert_still_serving(rt, client)
+
+
+@pytest.mark.parametrize("kind", ["orchestration", "activity"])
+def test_bad_text_in_registration_names_raises_value_error(kind, new_runtime, client):
+    rt = new_runtime()
+    register = rt.register_orchestration if kind == "orchestration" else rt.register_activity
+    for bad, problem in BAD_TEXT.values():
+        with pytest.raises(ValueError) as info:
+            register(bad, _good_orch)
+        assert f"{kind} name" in str(info.value) and problem in str(info.value), str(info.value)
+    rt.start()
+    assert_still_serving(rt, client)
+
+
+CTX_TEXT_SITES = {
+    "schedule_activity(name)": (lambda ctx, bad: ctx.schedule_activity(bad, 1), "activity name"),
+    "schedule_activity(session_id)": (lambda ctx, bad: ctx.schedule_activity(GOOD_ACT, 1, session_id=bad), "session_id"),
+    "schedule_activity_with_retry(name)": (lambda ctx, bad: ctx.schedule_activity_with_retry(bad, 1, {}), "activity name"),
+    "ActivityTask.with_tag(tag)": (lambda ctx, bad: ctx.schedule_activity(GOOD_ACT, 1).with_tag(bad), "tag"),
+    "wait_for_event(name)": (lambda ctx, bad: ctx.wait_for_event(bad), "event name"),
+    "dequeue_event(queue)": (lambda ctx, bad: ctx.dequeue_event(bad), "queue name"),
+    "set_custom_status(str)": (lambda ctx, bad: ctx.set_custom_status(bad), "custom status"),
+    "set_kv_value(key)": (lambda ctx, bad: ctx.set_kv_value(bad, "v"), "KV key"),
+    "set_kv_value(value)": (lambda ctx, bad: ctx.set_kv_value("k", bad), "KV value"),
+    "get_kv_value(key)": (lambda ctx, bad: ctx.get_kv_value(bad), "KV key"),
+    "schedule_sub_orchestration(name)": (lambda ctx, bad: ctx.schedule_sub_orchestration(bad, 1), "orchestration name"),
+    "schedule_sub_orchestration_with_id(instance_id)": (
+        lambda ctx, bad: ctx.schedule_sub_orchestration_with_id(GOOD_ORCH, bad, 1),
+        "instance_id",
+    ),
+    "start_orchestration(instance_id)": (lambda ctx, bad: ctx.start_orchestration(GOOD_ORCH, bad, 1), "instance_id"),
+    "continue_as_new_versioned(version)": (lambda ctx, bad: ctx.continue_as_new_versioned(1, bad), "version"),
+    "get_kv_value_from_instance(instance_id)": (
+        lambda ctx, bad: ctx.get_kv_value_from_instance(bad, "k"),
+        "instance_id",
+    ),
+}
+
+
+@pytest.mark.parametrize("site", list(CTX_TEXT_SITES))
+def test_bad_text_in_orchestration_calls_raises_value_error(site, new_runtime, client):
+    rt = new_runtime(worker_tag_filter=duroxide.TagFilter.any())
+
+    @rt.register_orchestration("CtxBadText")
+    def ctx_bad_text(ctx, site):
+        call, _ = CTX_TEXT_SITES[site]
+        seen = {}
+        for label, (bad, _) in BAD_TEXT.items():
+            try:
+                task = call(ctx, bad)
+            except Exception as e:  # noqa: BLE001 - reported to the test
+                seen[label] = {"value_error": isinstance(e, ValueError), "type": type(e).__name__, "message": str(e)}
+                continue
+            seen[label] = {"value_error": False, "type": None, "message": "accepted"}
+            if isinstance(task, Task):
+                # Accepted: yield it, to see what the engine makes of it.
+                try:
+                    seen[label]["yielded"] = repr((yield task))[:200]
+                except TaskFailedError as e:
+                    seen[label]["yielded"] = f"{type(e).__name__}: {e}"
+        yield ctx.schedule_timer(1)
+        return {"seen": seen, "kv": ctx.get_kv_all_values(), "status": ctx.get_custom_status()}
+
+    rt.start()
+    _, field = CTX_TEXT_SITES[site]
+    result = run(client, "CtxBadText", site)
+    out = assert_completed(result)
+    for label, (_, problem) in BAD_TEXT.items():
+        seen = out["seen"][label]
+        assert seen["value_error"], f"{label}: no ValueError at the call: {seen}"
+        assert field in seen["message"] and problem in seen["message"], seen["message"]
+    assert out["kv"] == {} and out["status"] is None, "nothing may be stored for rejected calls"
+    assert_still_serving(rt, client)
+
+
+def test_uncaught_bad_name_in_orchestration_fails_the_instance(new_runtime, client):
+    rt = new_runtime()
+
+    @rt.register_orchestration("UncaughtBadName")
+    def uncaught(ctx, x):
+        yield ctx.schedule_activity(GOOD_ACT, 1)
+        return (yield ctx.wait_for_event("ev\x00ent"))
+
+    rt.start()
+    assert_failed(run(client, "UncaughtBadName"), "event name", "NUL")
+    assert_still_serving(rt, client)
+
+
+PAYLOAD_STRINGS = {
+    "lone-high-surrogate": "\ud800",
+    "lone-low-surrogate": "x\udfffy",
+    "reversed-pair": "\udc00\ud800",
+    "nul": "a\x00b\x00",
+    "c0-controls-and-separators": "".join(chr(i) for i in range(32)) + "\x7f\u2028\u2029",
+    "bom-and-noncharacters": "\ufeff\ufffe\uffff\U0010ffff",
+    "in-dict-keys": {"\x00": "\ud800", "k\udfff": ["\x00", {"\ud83d": "\ude00"}]},
+}
+
+
+@pytest.mark.parametrize("label", list(PAYLOAD_STRINGS))
+def test_odd_text_inside_payloads_round_trips_exactly(label, new_runtime, client):
+    rt = new_runtime()
+    rt.register_activity("TourEcho", lambda ctx, x: x)
+
+    @rt.register_orchestration("PayloadTour")
+    def payload_tour(ctx, value):
+        echoed = yield ctx.schedule_activity("TourEcho", value)
+        ctx.set_custom_status("waiting")
+        event = yield ctx.wait_for_event("tour-event")
+        queued = yield ctx.dequeue_event("tour-queue")
+        ctx.set_custom_status({"v": value})
+        ctx.set_kv_value("tour", {"v": value})
+        return {"input": value, "activity": echoed, "event": event, "queue": queued}
+
+    rt.start()
+    value = PAYLOAD_STRINGS[label]
+    iid = new_id("tour")
+    client.start_orchestration(iid, "PayloadTour", value)
+    wait_until_custom_status(client, iid, "waiting")
+    client.raise_event(iid, "tour-event", value)
+    client.enqueue_event(iid, "tour-queue", value)
+    result = client.wait_for_orchestration(iid, 30_000)
+    assert_completed(result, {"input": value, "activity": value, "event": value, "queue": value})
+    assert json.loads(result.custom_status) == {"v": value}
+    assert json.loads(client.get_kv_value(iid, "tour")) == {"v": value}
+    assert_still_serving(rt, client)
+
+
+# =========================================================================== long, empty, blank, odd names
+
+_rng = random.Random(20240607)
+
+
+def _long(prefix: str) -> str:
+    return prefix + "".join(_rng.choice(string.ascii_letters + string.digits) for _ in range(10 * 1024))
+
+
+LONG = {k: _long(k[:1].upper()) for k in ("instance", "orchestration", "activity", "event", "queue", "kv", "session", "tag")}
+
+
+@pytest.mark.parametrize(
+    "site", ["instance_id", "orchestration-name", "activity-name", "event-name", "queue-name", "kv-key", "session-id"]
+)
+def test_10kb_names_work_or_are_rejected_at_the_call(site, new_runtime, client, leftovers):
+    """10 KB of random text (incompressible) as an id or name: it works, or the call
+    raises ValueError naming the argument -- not a storage error, not a failed turn."""
+    rt = new_runtime()
+    rt.register_orchestration(LONG["orchestration"], lambda ctx, x: {"echo": x})
+    rt.register_activity(LONG["activity"], lambda ctx, x: {"act": x})
+
+    @rt.register_orchestration("LongNames")
+    def long_names(ctx, site):
+        ctx.set_custom_status("waiting")
+        if site == "activity-name":
+            return (yield ctx.schedule_activity(LONG["activity"], 1))
+        if site == "event-name":
+            return (yield ctx.wait_for_event(LONG["event"]))
+        if site == "queue-name":
+            return (yield ctx.dequeue_event(LONG["queue"]))
+        if site == "kv-key":
+            ctx.set_kv_value(LONG["kv"], "v")
+            yield ctx.schedule_timer(1)
+            return ctx.get_kv_value(LONG["kv"])
+        if site == "session-id":
+            return (yield ctx.schedule_activity_on_session(GOOD_ACT, 1, LONG["session"]))
+        raise AssertionError(site)
+
+    rt.start()
+
+    def start_or_clear_error(iid, name, input):
+        try:
+            client.start_orchestration(iid, name, input)
+        except ValueError as e:
+            assert site.split("-")[0] in str(e), str(e)
+            return False
+        return True
+
+    if site == "instance_id":
+        iid = LONG["instance"]
+        if start_or_clear_error(iid, GOOD_ORCH, 7):
+            leftovers.append(iid)
+            assert_completed(client.wait_for_orchestration(iid, 30_000), {"result": {"echo": 7, "activity": GOOD_ACT}, "instance": iid})
+    elif site == "orchestration-name":
+        iid = new_id("longname")
+        if start_or_clear_error(iid, LONG["orchestration"], 7):
+            assert_completed(client.wait_for_orchestration(iid, 30_000), {"echo": 7})
+    else:
+        iid = new_id("longnames")
+        leftovers.append(iid)
+        client.start_orchestration(iid, "LongNames", site)
+        if site == "event-name":
+            wait_until_custom_status(client, iid, "waiting")
+            client.raise_event(iid, LONG["event"], "ev")
+        elif site == "queue-name":
+            wait_until_custom_status(client, iid, "waiting")
+            client.enqueue_event(iid, LONG["queue"], "qq")
+        expected = {
+            "activity-name": {"act": 1},
+            "event-name": "ev",
+            "queue-name": "qq",
+            "kv-key": "v",
+            "session-id": {"echo": 1, "activity": GOOD_ACT},
+        }[site]
+        assert_completed(client.wait_for_orchestration(iid, 30_000), expected)
+        if site == "kv-key":
+            assert client.get_kv_value(iid, LONG["kv"]) == "v"
+    assert_still_serving(rt, client)
+
+
+def test_10kb_activity_tag_is_rejected_with_the_limit(new_runtime, client):
+    rt = new_runtime()
+
+    @rt.register_orchestration("LongTag")
+    def long_tag(ctx, x):
+        try:
+            ctx.schedule_activity(GOOD_ACT, 1).with_tag(LONG["tag"])
+        except ValueError as e:
+            return str(e)
+        return "accepted"
+        yield  # noqa: unreachable - makes this a generator
+
+    rt.start()
+    out = assert_completed(run(client, "LongTag"))
+    assert "MAX_TAG_NAME_BYTES" in out, out
+    assert_still_serving(rt, client)
+
+
+def test_empty_and_blank_names_are_rejected(new_runtime, client):
+    rt = new_runtime()
+    for bad in ("", "   ", "\t\n"):
+        problem = "non-empty" if not bad else "must not be blank"
+        with pytest.raises(ValueError, match="orchestration name") as info:
+            rt.register_orchestration(bad, _good_orch)
+        assert problem in str(info.value)
+        with pytest.raises(ValueError, match="activity name") as info:
+            rt.register_activity(bad, _good_act)
+        assert problem in str(info.value)
+
+    @rt.register_orchestration("EmptyNamesInside")
+    def inside(ctx, x):
+        seen = []
+        for call in (
+            lambda: ctx.schedule_activity("", 1),
+            lambda: ctx.wait_for_event(""),
+            lambda: ctx.dequeue_event(""),
+            lambda: ctx.set_kv_value("", "v"),
+            lambda: ctx.schedule_sub_orchestration("", 1),
+            lambda: ctx.start_orchestration(GOOD_ORCH, "", 1),
+        ):
+            try:
+                call()
+                seen.append("accepted")
+            except ValueError as e:
+                seen.append(str(e))
+        yield ctx.schedule_timer(1)
+        return seen
+
+    rt.start()
+    for call, field in (
+        (lambda: client.start_orchestration("", GOOD_ORCH, 1), "instance_id"),
+        (lambda: client.start_orchestration(new_id(), "", 1), "name"),
+        (lambda: client.raise_event(new_id(), "", 1), "event_name"),
+        (lambda: client.enqueue_event(new_id(), "", 1), "queue"),
+        (lambda: client.get_status(""), "instance_id"),
+        (lambda: client.get_kv_value(new_id(), ""), "key"),
+    ):
+        with pytest.raises(ValueError) as info:
+            call()
+        assert f"{field} must be a non-empty string" in str(info.value), str(info.value)
+    with pytest.raises(NotRegisteredError):
+        client.start_orchestration(new_id(), "   ", 1)
+    out = assert_completed(run(client, "EmptyNamesInside"))
+    assert all("must be a non-empty string" in s for s in out), out
+    assert_still_serving(rt, client)
+
+
+def test_whitespace_only_ids_and_event_names_work(new_runtime, client):
+    rt = new_runtime()
+
+    @rt.register_orchestration("Blank Waiter")
+    def blank_waiter(ctx, x):
+        ctx.set_custom_status(" ")
+        e = yield ctx.wait_for_event("   ")
+        q = yield ctx.dequeue_event("\t")
+        return [e, q, ctx.instance_id]
+
+    rt.start()
+    iid = " " * 3 + new_id("blank") + "\t"
+    client.start_orchestration(iid, "Blank Waiter", None)
+    wait_until_custom_status(client, iid, " ")
+    client.raise_event(iid, "   ", "spaces")
+    client.enqueue_event(iid, "\t", "tab")
+    assert_completed(client.wait_for_orchestration(iid, 30_000), ["spaces", "tab", iid])
+    assert_still_serving(rt, client)
+
+
+ODD_NAMES = {
+    "emoji": "🚀📦✅",
+    "rtl": "עברית-مرحبا",
+    "combining-marks": "e\u0301\u0302\u0323",
+    "zwj-sequence": "👩\u200d👩\u200d👧",
+    "bidi-controls": "\u202eabc\u202c\u2066x\u2069",
+    "zero-width": "a\u200bb\u2060c\ufeff",
+    "cjk-fullwidth": "订单Ｆｕｌｌ",
+}
+
+
+@pytest.mark.parametrize("label", list(ODD_NAMES))
+def test_odd_but_valid_unicode_names_work_everywhere(label, new_runtime, client):
+    s = ODD_NAMES[label]
+    rt = new_runtime()
+    rt.register_activity(f"Act-{s}", lambda ctx, x: {"activity": ctx.activity_name, "x": x, "session": ctx.session_id})
+    session = f"{s}-{new_id('s')}"
+
+    @rt.register_orchestration(f"Orch-{s}")
+    def odd(ctx, x):
+        a = yield ctx.schedule_activity(f"Act-{s}", s)
+        b = yield ctx.schedule_activity_on_session(f"Act-{s}", s, session)
+        ctx.set_kv_value(s, s)
+        ctx.set_custom_status(s)
+        e = yield ctx.wait_for_event(s)
+        q = yield ctx.dequeue_event(s)
+        return {"a": a, "b": b, "e": e, "q": q, "id": ctx.instance_id, "name": ctx.orchestration_name}
+
+    rt.start()
+    iid = f"{s}-{new_id('odd')}"
+    client.start_orchestration(iid, f"Orch-{s}", None)
+    wait_until_custom_status(client, iid, s)
+    client.raise_event(iid, s, s)
+    client.enqueue_event(iid, s, s)
+    result = client.wait_for_orchestration(iid, 30_000)
+    assert_completed(
+        result,
+        {
+            "a": {"activity": f"Act-{s}", "x": s, "session": None},
+            "b": {"activity": f"Act-{s}", "x": s, "session": session},
+            "e": s,
+            "q": s,
+            "id": iid,
+            "name": f"Orch-{s}",
+        },
+    )
+    assert result.custom_status == s
+    assert client.get_kv_value(iid, s) == s
+    assert iid in client.list_all_instances()
+    assert_still_serving(rt, client)
+
+
+def test_canonically_equivalent_and_near_identical_ids_are_distinct(new_runtime, client):
+    rt = new_runtime()
+    rt.start()
+    base = new_id("eq")
+    suffixes = ["é", "e\u0301", "x", "x ", "X", "ﬁ", "fi"]
+    ids = [f"{base}-{s}" for s in suffixes]
+    for i, iid in enumerate(ids):
+        client.start_orchestration(iid, GOOD_ORCH, i)
+    for i, iid in enumerate(ids):
+        assert_completed(
+            client.wait_for_orchestration(iid, 30_000),
+            {"result": {"echo": i, "activity": GOOD_ACT}, "instance": iid},
+        )
+    assert_still_serving(rt, client)
+
+
+# =========================================================================== misbehaving generators
+
+
+def _exhausted():
+    return
+    yield  # noqa: unreachable
+
+
+def _exhausted_generator():
+    g = _exhausted()
+    list(g)
+    return g
+
+
+def _closed_generator():
+    g = _exhausted()
+    g.close()
+    return g
+
+
+YIELDS = {
+    "int": (lambda ctx: 42, "(int)"),
+    "dict": (lambda ctx: {"t": "activity", "name": GOOD_ACT}, "(dict)"),
+    "none": (lambda ctx: None, "(NoneType)"),
+    "str": (lambda ctx: "schedule_activity", "(str)"),
+    "list-of-tasks-without-ctx.all": (
+        lambda ctx: [ctx.schedule_activity(GOOD_ACT, 1), ctx.schedule_activity(GOOD_ACT, 2)],
+        "(list)",
+    ),
+    "exhausted-generator": (lambda ctx: _exhausted_generator(), "(generator)"),
+    "closed-generator": (lambda ctx: _closed_generator(), "(generator)"),
+    "the-Task-class": (lambda ctx: Task, "(type)"),
+}
+
+
+@pytest.mark.parametrize("label", list(YIELDS))
+def test_yielding_something_that_is_not_a_task_fails_the_instance(label, new_runtime, client):
+    rt = new_runtime()
+
+    @rt.register_orchestration("YieldsJunk")
+    def yields_junk(ctx, label):
+        yield ctx.schedule_activity(GOOD_ACT, 0)
+        yield YIELDS[label][0](ctx)
+        return "unreachable"
+
+    rt.start()
+    assert_failed(run(client, "YieldsJunk", label), "'YieldsJunk@1.0.0' yielded", "which is not a task", YIELDS[label][1])
+    assert_still_serving(rt, client)
+
+
+def _inner_generator(ctx):
+    r = yield ctx.schedule_activity(GOOD_ACT, "delegated")
+    return {"delegated": r["echo"]}
+
+
+async def _coroutine():
+    return 1
+
+
+def _gen_returns_generator(ctx, x):
+    yield ctx.schedule_activity(GOOD_ACT, 1)
+    return _exhausted()
+
+
+def _gen_returns_coroutine(ctx, x):
+    yield ctx.schedule_activity(GOOD_ACT, 1)
+    return _coroutine()
+
+
+def _plain_returns_coroutine(ctx, x):
+    return _coroutine()
+
+
+def _raises_stop_iteration(ctx, x):
+    yield ctx.schedule_activity(GOOD_ACT, 1)
+    raise StopIteration("manual")
+
+
+def _plain_returns_value(ctx, x):
+    return {"plain": x}
+
+
+def _plain_returns_generator(ctx, x):
+    return _inner_generator(ctx)
+
+
+RETURNS = {
+    "generator-returns-a-generator": (_gen_returns_generator, ("Failed", "returned a generator")),
+    "generator-returns-a-coroutine": (_gen_returns_coroutine, ("Failed", "returned a coroutine")),
+    "plain-function-returns-a-coroutine": (_plain_returns_coroutine, ("Failed", "returned a coroutine")),
+    "generator-raises-StopIteration": (_raises_stop_iteration, ("Failed", "StopIteration")),
+    "plain-function-returns-a-value": (_plain_returns_value, ("Completed", {"plain": 5})),
+    "plain-function-returns-a-generator": (_plain_returns_generator, ("Completed", {"delegated": "delegated"})),
+    "lambda": (lambda ctx, x: [x, ctx.instance_id is not None], ("Completed", [5, True])),
+}
+
+
+@pytest.mark.parametrize("label", list(RETURNS))
+def test_orchestration_return_shapes(label, new_runtime, client):
+    fn, (status, expected) = RETURNS[label]
+    rt = new_runtime()
+    rt.register_orchestration("ReturnShape", fn)
+    rt.start()
+    result = run(client, "ReturnShape", 5)
+    if status == "Failed":
+        assert_failed(result, expected)
+    else:
+        assert_completed(result, expected)
+    assert_still_serving(rt, client)
+
+
+def _stubborn(ctx, x):
+    """Ignores GeneratorExit and yields again."""
+    got = []
+    while len(got) < 3:
+        try:
+            ctx.set_custom_status(f"w{len(got)}")
+            got.append((yield ctx.wait_for_event("e")))
+        except GeneratorExit:
+            pass
+    return got
+
+
+def test_generator_that_swallows_generator_exit_survives_cache_eviction(new_runtime, client):
+    rt = new_runtime(replay_cache_size=1)
+    rt.register_orchestration("Stubborn", _stubborn)
+    rt.start()
+    a, b = new_id("stubborn-a"), new_id("stubborn-b")
+    client.start_orchestration(a, "Stubborn", None)
+    client.start_orchestration(b, "Stubborn", None)
+    for k in range(3):
+        for iid, tag in ((a, "a"), (b, "b")):
+            wait_until_custom_status(client, iid, f"w{k}")
+            client.raise_event(iid, "e", f"{tag}{k}")
+    assert_completed(client.wait_for_orchestration(a, 30_000), ["a0", "a1", "a2"])
+    assert_completed(client.wait_for_orchestration(b, 30_000), ["b0", "b1", "b2"])
+    assert_still_serving(rt, client)
+
+
+def test_generator_that_swallows_generator_exit_can_be_cancelled(new_runtime, client):
+    rt = new_runtime()
+    rt.register_orchestration("Stubborn", _stubborn)
+    rt.start()
+    iid = new_id("stubborn")
+    client.start_orchestration(iid, "Stubborn", None)
+    wait_until_custom_status(client, iid, "w0")
+    client.cancel_instance(iid, "stop it")
+    assert_failed(client.wait_for_orchestration(iid, 30_000), "canceled: stop it")
+    assert_still_serving(rt, client)
+
+
+@pytest.mark.parametrize(
+    "command, fragment",
+    [({"t": "bogus"}, "unknown variant `bogus`"), ({"t": "timer", "ms": -5}, "-5"), ({}, "missing field `t`")],
+    ids=["unknown-command", "negative-timer", "empty-command"],
+)
+def test_forged_task_fails_the_instance(command, fragment, new_runtime, client):
+    rt = new_runtime()
+
+    @rt.register_orchestration("Forged")
+    def forged(ctx, x):
+        yield ctx.schedule_activity(GOOD_ACT, 1)
+        return (yield Task("activity", dict(command)))
+
+    rt.start()
+    assert_failed(run(client, "Forged"), fragment)
+    assert_still_serving(rt, client)
+
+
+def test_orchestration_context_used_outside_its_turn(new_runtime, client):
+    saved = {}
+    rt = new_runtime()
+
+    @rt.register_orchestration("SavesCtx")
+    def saves_ctx(ctx, x):
+        saved["ctx"] = ctx
+        yield ctx.schedule_timer(1)
+        return "saved"
+
+    @rt.register_activity("UsesSavedCtx")
+    def uses_saved_ctx(ctx, x):
+        out = []
+        for call in (
+            lambda: saved["ctx"].set_custom_status("late"),
+            lambda: saved["ctx"].set_kv_value("k", "v"),
+            lambda: saved["ctx"].get_custom_status(),
+            lambda: saved["ctx"].is_replaying,
+        ):
+            try:
+                call()
+                out.append("accepted")
+            except ClosedError as e:
+                out.append(f"ClosedError: {e}")
+        return out
+
+    @rt.register_orchestration("ActivityUsesSavedCtx")
+    def activity_uses(ctx, x):
+        return (yield ctx.schedule_activity("UsesSavedCtx", None))
+
+    @rt.register_orchestration("OrchestrationUsesSavedCtx")
+    def orch_uses(ctx, x):
+        saved["ctx"].set_custom_status("via another instance's ctx")
+        yield ctx.schedule_timer(1)
+
+    rt.start()
+    saver = new_id("saver")
+    assert_completed(run(client, "SavesCtx", instance_id=saver), "saved")
+    out = assert_completed(run(client, "ActivityUsesSavedCtx"))
+    assert all(o.startswith("ClosedError: the orchestration context is not active") for o in out), out
+    assert_failed(run(client, "OrchestrationUsesSavedCtx"), "the orchestration context is not active")
+    assert client.get_status(saver).custom_status is None
+    assert client.get_kv_all_values(saver) == {}
+    assert_still_serving(rt, client)
+
+
+# =========================================================================== misbehaving activities and orchestrations
+
+
+def _raise_keyboard_interrupt():
+    raise KeyboardInterrupt()
+
+
+def _raise_system_exit():
+    raise SystemExit(3)
+
+
+def _raise_generator_exit():
+    raise GeneratorExit()
+
+
+def _recurse_forever():
+    def f(n):
+        return f(n + 1)
+
+    return f(0)
+
+
+FAILURES = {
+    "KeyboardInterrupt": (_raise_keyboard_interrupt, "KeyboardInterrupt"),
+    "SystemExit(3)": (_raise_system_exit, "SystemExit"),
+    "GeneratorExit": (_raise_generator_exit, "GeneratorExit"),
+    "infinite-recursion": (_recurse_forever, "maximum recursion depth exceeded"),
+}
+
+
+@pytest.mark.parametrize("kind", list(FAILURES))
+@pytest.mark.parametrize("where", ["activity", "orchestration"])
+def test_base_exceptions_and_stack_overflow_fail_cleanly(where, kind, new_runtime, client):
+    action, fragment = FAILURES[kind]
+    rt = new_runtime()
+
+    @rt.register_activity("Misbehaves")
+    def misbehaves(ctx, x):
+        return action()
+
+    @rt.register_orchestration("CatchesMisbehaving")
+    def catches(ctx, x):
+        try:
+            yield ctx.schedule_activity("Misbehaves", None)
+        except TaskFailedError as e:
+            return {"type": type(e).__name__, "message": str(e)}
+        return "no exception"
+
+    @rt.register_orchestration("MisbehavingOrchestration")
+    def misbehaving_orchestration(ctx, x):
+        yield ctx.schedule_activity(GOOD_ACT, 1)
+        action()
+
+    rt.start()
+    if where == "activity":
+        out = assert_completed(run(client, "CatchesMisbehaving"))
+        assert out["type"] == "ActivityFailedError", out
+        assert fragment in out["message"], f"activity failure message {out['message']!r} does not say {fragment!r}"
+    else:
+        assert_failed(run(client, "MisbehavingOrchestration"), fragment)
+    assert_still_serving(rt, client)
+
+
+@pytest.mark.parametrize(
+    "label, fn, fragment",
+    [
+        ("wrong-signature", lambda: 1, "takes 0 positional arguments but 2 were given"),
+        ("returns-an-object", lambda ctx, x: object(), "the result of activity 'Odd' cannot be encoded as JSON"),
+        ("returns-a-generator", lambda ctx, x: _exhausted(), "cannot be encoded as JSON"),
+    ],
+    ids=["wrong-signature", "returns-an-object", "returns-a-generator"],
+)
+def test_odd_activity_functions_fail_cleanly(label, fn, fragment, new_runtime, client):
+    rt = new_runtime()
+    rt.register_activity("Odd", fn)
+
+    @rt.register_orchestration("CallsOdd")
+    def calls_odd(ctx, x):
+        return (yield ctx.schedule_activity("Odd", 1))
+
+    rt.start()
+    assert_failed(run(client, "CallsOdd"), fragment)
+    assert_still_serving(rt, client)
+
+
+def test_activity_that_never_returns_times_out_under_retry_policy(new_runtime, client):
+    release = threading.Event()
+    started = threading.Event()
+    rt = new_runtime(worker_lock_timeout_ms=2000, activity_cancellation_grace_period_ms=500)
+
+    @rt.register_activity("NeverReturns")
+    def never_returns(ctx, x):
+        started.set()
+        release.wait(60)  # ignores ctx.is_cancelled(): never returns on its own
+        return "late"
+
+    @rt.register_orchestration("WaitsForNever")
+    def waits(ctx, x):
+        try:
+            r = yield ctx.schedule_activity_with_retry("NeverReturns", None, {"timeout_ms": 500, "max_attempts": 3})
+            return {"result": r}
+        except ActivityFailedError as e:
+            return {"error": str(e)}
+
+    rt.start()
+    try:
+        started_at = time.monotonic()
+        out = assert_completed(run(client, "WaitsForNever", timeout_ms=20_000))
+        elapsed = time.monotonic() - started_at
+        assert "error" in out, out
+        assert "timeout" in out["error"] or "timed out" in out["error"], out["error"]
+        assert elapsed < 10, f"the 500 ms timeout took {elapsed:.1f} s"
+        assert started.is_set()
+        assert_still_serving(rt, client)
+    finally:
+        release.set()
+    # The late result arrives after the orchestration moved on: ignored, nothing breaks.
+    time.sleep(0.3)
+    assert_still_serving(rt, client)
+
+
+# =========================================================================== events, cancel, duplicates
+
+
+def _register_waiter(rt, name="HostileWaiter"):
+    @rt.register_orchestration(name)
+    def waiter(ctx, x):
+        ctx.set_custom_status("waiting")
+        e = yield ctx.wait_for_event("go")
+        q = yield ctx.dequeue_event("q")
+        return [e, q]
+
+
+def test_events_to_an_unknown_instance_are_harmless(new_runtime, client):
+    rt = new_runtime()
+    _register_waiter(rt)
+    rt.start()
+    iid = new_id("unknown")
+    client.raise_event(iid, "go", "stale")
+    client.enqueue_event(iid, "q", "stale")
+    time.sleep(0.5)  # let the dispatcher see the messages
+    assert client.get_status(iid).status == "NotFound", "an event must not create an instance"
+    # A later instance with that id starts clean: the stale messages are not delivered.
+    client.start_orchestration(iid, "HostileWaiter", None)
+    wait_until_custom_status(client, iid, "waiting")
+    client.raise_event(iid, "go", "fresh")
+    client.enqueue_event(iid, "q", "fresh")
+    assert_completed(client.wait_for_orchestration(iid, 30_000), ["fresh", "fresh"])
+    assert_still_serving(rt, client)
+
+
+def test_cancel_of_an_unknown_instance_does_nothing(new_runtime, client):
+    """Documented: "Cancelling a finished or unknown instance does nothing"."""
+    rt = new_runtime()
+    rt.start()
+    iid = new_id("cancel-unknown")
+    client.cancel_instance(iid, "stale cancel")
+    time.sleep(0.5)  # let the dispatcher see the request
+    assert client.get_status(iid).status == "NotFound"
+    client.start_orchestration(iid, GOOD_ORCH, "later")
+    assert_completed(
+        client.wait_for_orchestration(iid, 30_000),
+        {"result": {"echo": "later", "activity": GOOD_ACT}, "instance": iid},
+    )
+    assert_still_serving(rt, client)
+
+
+def test_events_and_cancel_to_a_finished_instance_change_nothing(new_runtime, client):
+    rt = new_runtime()
+    rt.start()
+    iid = new_id("finished")
+    expected = {"result": {"echo": "first", "activity": GOOD_ACT}, "instance": iid}
+    assert_completed(run(client, GOOD_ORCH, "first", instance_id=iid), expected)
+    history = [e.kind for e in client.read_execution_history(iid, 1)]
+    client.raise_event(iid, "go", 1)
+    client.enqueue_event(iid, "q", 1)
+    client.cancel_instance(iid, "too late")
+    time.sleep(0.5)
+    after = client.get_status(iid)
+    assert (after.status, after.output, after.error) == ("Completed", expected, None)
+    assert client.list_executions(iid) == [1]
+    assert [e.kind for e in client.read_execution_history(iid, 1)] == history
+    assert_still_serving(rt, client)
+
+
+def test_starting_an_existing_instance_id_is_ignored(new_runtime, client):
+    rt = new_runtime()
+
+    @rt.register_orchestration("SlowEcho")
+    def slow_echo(ctx, x):
+        yield ctx.schedule_timer(300)
+        return x
+
+    rt.start()
+    running = new_id("dup-running")
+    client.start_orchestration(running, "SlowEcho", "A")
+    client.start_orchestration(running, "SlowEcho", "B")  # same name, other input
+    client.start_orchestration(running, GOOD_ORCH, "C")  # other orchestration
+    assert_completed(client.wait_for_orchestration(running, 30_000), "A")
+    finished = new_id("dup-finished")
+    first = assert_completed(run(client, GOOD_ORCH, "first", instance_id=finished))
+    client.start_orchestration(finished, "SlowEcho", "second")
+    client.start_orchestration(finished, GOOD_ORCH, "third")
+    time.sleep(0.6)
+    for iid, output in ((running, "A"), (finished, first)):
+        state = client.get_status(iid)
+        assert (state.status, state.output) == ("Completed", output)
+        assert client.list_executions(iid) == [1]
+    assert_still_serving(rt, client)
+
+
+# =========================================================================== numbers the engine cannot hold
+
+
+@pytest.mark.parametrize("delay_ms", [2**63 - 1, 2**62], ids=["2**63-1", "2**62"])
+def test_huge_timer_is_rejected_or_never_fires_early(delay_ms, new_runtime, client, leftovers):
+    rt = new_runtime()
+
+    @rt.register_orchestration("HugeTimer")
+    def huge_timer(ctx, ms):
+        try:
+            timer = ctx.schedule_timer(ms)
+        except ValueError as e:
+            return {"rejected": str(e)}
+        r = yield ctx.race(timer, ctx.schedule_timer(300))
+        return {"winner": r["index"]}
+
+    rt.start()
+    iid = new_id("hugetimer")
+    leftovers.append(iid)
+    out = assert_completed(run(client, "HugeTimer", delay_ms, instance_id=iid))
+    if "rejected" in out:
+        assert "timer delay" in out["rejected"], out
+    else:
+        assert out == {"winner": 1}, f"a {delay_ms} ms timer fired before a 300 ms one: {out}"
+    assert_still_serving(rt, client)
+
+
+@pytest.mark.parametrize("key", ["timeout_ms", "total_timeout_ms"])
+def test_huge_retry_timeouts_are_rejected_or_never_expire_early(key, new_runtime, client):
+    rt = new_runtime()
+
+    @rt.register_orchestration("HugeRetryTimeout")
+    def huge_retry(ctx, key):
+        try:
+            task = ctx.schedule_activity_with_retry(GOOD_ACT, "v", {key: 2**63 - 1})
+        except ValueError as e:
+            return {"rejected": str(e)}
+        try:
+            return {"result": (yield task)}
+        except ActivityFailedError as e:
+            return {"failed": str(e)}
+
+    rt.start()
+    out = assert_completed(run(client, "HugeRetryTimeout", key))
+    if "rejected" in out:
+        assert key in out["rejected"], out
+    else:
+        assert out == {"result": {"echo": "v", "activity": GOOD_ACT}}, f"{key}=2**63-1: {out}"
+    assert_still_serving(rt, client)
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [{"max_attempts": 2**32}, {"delay_ms": 2**64}, {"max_delay_ms": 2**64}, {"timeout_ms": 2**64}],
+    ids=["max_attempts=2**32", "delay_ms=2**64", "max_delay_ms=2**64", "timeout_ms=2**64"],
+)
+def test_out_of_range_retry_policy_is_rejected_at_the_call(policy, new_runtime, client):
+    rt = new_runtime()
+
+    @rt.register_orchestration("OutOfRangePolicy")
+    def out_of_range(ctx, policy):
+        try:
+            task = ctx.schedule_activity_with_retry(GOOD_ACT, "v", policy)
+        except ValueError as e:
+            return {"rejected": str(e)}
+        return {"accepted": (yield task)}
+
+    rt.start()
+    result = run(client, "OutOfRangePolicy", policy)
+    (key,) = policy
+    assert result.status == "Completed", f"not rejected at the call; the instance {result.status}: {result.error[:200]}"
+    assert "rejected" in result.output and key in result.output["rejected"], result.output
+    assert_still_serving(rt, client)
+
+
+VERSION_SITES = {
+    "continue_as_new_versioned": lambda ctx, v: ctx.continue_as_new_versioned("x", v),
+    "schedule_sub_orchestration_versioned": lambda ctx, v: ctx.schedule_sub_orchestration_versioned(GOOD_ORCH, v, 1),
+    "start_orchestration_versioned": lambda ctx, v: ctx.start_orchestration_versioned(
+        GOOD_ORCH, v, ctx.instance_id + "-child", 1
+    ),
+}
+
+
+@pytest.mark.parametrize("site", list(VERSION_SITES))
+def test_non_semver_version_inside_an_orchestration_is_rejected_at_the_call(site, new_runtime, client):
+    rt = new_runtime()
+
+    @rt.register_orchestration("BadVersion")
+    def bad_version(ctx, site):
+        try:
+            VERSION_SITES[site](ctx, "garbage")
+        except ValueError as e:
+            return {"rejected": str(e)}
+        return {"accepted": True}  # not yielded: nothing is scheduled either way
+        yield  # noqa: unreachable - makes this a generator
+
+    rt.start()
+    out = assert_completed(run(client, "BadVersion", site))
+    assert "rejected" in out, f"{site}('garbage') was accepted; registering such a version raises ValueError"
+    assert "version" in out["rejected"] and "garbage" in out["rejected"], out
+    assert_still_serving(rt, client)
+
+
+def test_client_start_with_bad_version_raises_not_registered(new_runtime, client):
+    rt = new_runtime()
+    rt.start()
+    for version in ("garbage", "9.9.9"):
+        iid = new_id("badversion")
+        with pytest.raises(NotRegisteredError) as info:
+            client.start_orchestration_versioned(iid, GOOD_ORCH, 1, version)
+        assert f"{GOOD_ORCH}@{version}" in str(info.value)
+        assert client.get_status(iid).status == "NotFound"
+    assert_still_serving(rt, client)
+
+
+def test_continue_as_new_into_unregistered_version_fails_naming_it(new_runtime, client, leftovers):
+    rt = new_runtime(unregistered_backoff_ms=50, max_attempts=3)
+
+    @rt.register_orchestration("CanIntoNowhere")
+    def can_into_nowhere(ctx, x):
+        if ctx.execution_id == 1:
+            yield ctx.continue_as_new_versioned("next", "9.9.9")
+        return "unreachable"
+
+    rt.start()
+    iid = new_id("can-nowhere")
+    leftovers.append(iid)
+    client.start_orchestration(iid, "CanIntoNowhere", None)
+    try:
+        result = client.wait_for_orchestration(iid, 15_000)
+    except duroxide.DuroxideTimeoutError:
+        pytest.fail("continue_as_new into unregistered version 9.9.9: still Running after 15 s")
+    assert_failed(result, "9.9.9")
+    assert_still_serving(rt, client)
+
+
+# =========================================================================== runtime options with bad text
+
+
+@pytest.mark.parametrize("bad", ["\ud800", "node\x00"], ids=["lone-surrogate", "nul"])
+@pytest.mark.parametrize("option", ["worker_node_id", "service_name", "service_version"])
+def test_bad_text_in_runtime_options_is_rejected_or_harmless(option, bad, new_runtime, client, provider, leftovers):
+    try:
+        options = RuntimeOptions(**{option: bad})
+    except ValueError as e:
+        assert option in str(e), str(e)
+        options = None
+    rt = new_runtime()  # known good: the test's control
+    if options is None:
+        rt.start()
+        assert_still_serving(rt, client)
+        return
+    # Accepted: a runtime built with it must start and serve, or refuse clearly at start.
+    from duroxide import Runtime
+
+    bad_rt = Runtime(provider, RuntimeOptions(dispatcher_poll_interval_ms=10, **{option: bad}))
+    bad_rt.register_activity(GOOD_ACT, _good_act)
+    bad_rt.register_orchestration(GOOD_ORCH, _good_orch)
+    try:
+        try:
+            bad_rt.start()
+        except ValueError as e:
+            assert option in str(e), f"start() refused {option}={bad!r} without naming it: {type(e).__name__}: {e}"
+            rt.start()
+            assert_still_serving(rt, client)
+            return
+        iid = new_id("badopts")
+        leftovers.append(iid)
+        client.start_orchestration(iid, GOOD_ORCH, 1)
+        try:
+            result = client.wait_for_orchestration(iid, 10_000)
+        except duroxide.DuroxideTimeoutError:
+            pytest.fail(f"a runtime with {option}={bad!r} started but does not run activities (instance hangs)")
+        assert_completed(result, {"result": {"echo": 1, "activity": GOOD_ACT}, "instance": iid})
+        assert_still_serving(bad_rt, client)
+    finally:
+        bad_rt.shutdown(1000)
+
+
+# =========================================================================== concurrency
+
+
+def test_one_client_from_32_threads_with_hostile_calls_mixed_in(new_runtime, client):
+    rt = new_runtime(worker_concurrency=8, orchestration_concurrency=8)
+    rt.start()
+
+    def one(k):
+        rejected = None
+        if k % 2:
+            try:
+                client.start_orchestration(f"bad\x00{k}", GOOD_ORCH, 1)
+            except ValueError as e:
+                rejected = str(e)
+            try:
+                client.raise_event(new_id(), "e", float("nan"))
+            except ValueError:
+                pass
+            else:
+                rejected = "NaN accepted"
+        iid = new_id(f"t{k}")
+        client.start_orchestration(iid, GOOD_ORCH, k)
+        return iid, client.wait_for_orchestration(iid, 60_000), rejected
+
+    with ThreadPoolExecutor(32) as pool:
+        results = list(pool.map(one, range(32)))
+    for k, (iid, result, rejected) in enumerate(results):
+        assert_completed(result, {"result": {"echo": k, "activity": GOOD_ACT}, "instance": iid})
+        if k % 2:
+            assert rejected and "NUL" in rejected, rejected
+    assert_still_serving(rt, client)
+
+
+def test_wide_fan_out_completes(new_runtime, client):
+    rt = new_runtime(worker_concurrency=8)
+
+    @rt.register_orchestration("FanOut")
+    def fan_out(ctx, n):
+        results = yield ctx.all([ctx.schedule_activity(GOOD_ACT, i) for i in range(n)])
+        return sum(r["echo"] for r in results)
+
+    rt.start()
+    started = time.monotonic()
+    assert_completed(run(client, "FanOut", 200, timeout_ms=60_000), sum(range(200)))
+    assert time.monotonic() - started < 30
+    assert_still_serving(rt, client)
+
+
+# =========================================================================== lifecycle
+
+
+def test_start_twice_and_register_after_start_raise_runtime_state_error(new_runtime, client):
+    rt = new_runtime()
+    rt.start()
+    with pytest.raises(RuntimeStateError, match="already started"):
+        rt.start()
+    with pytest.raises(RuntimeStateError, match="after start"):
+        rt.register_activity("Late", _good_act)
+    with pytest.raises(RuntimeStateError, match="after start"):
+        rt.register_orchestration("LateOrch", _good_orch)
+    assert_still_serving(rt, client)
+
+
+def test_register_same_name_twice_raises_value_error_first_wins(new_runtime, client):
+    rt = new_runtime()
+    with pytest.raises(ValueError, match=f"activity {GOOD_ACT!r} is already registered"):
+        rt.register_activity(GOOD_ACT, lambda ctx, x: "impostor")
+    with pytest.raises(ValueError, match=f"orchestration {GOOD_ORCH!r} version 1.0.0 is already registered"):
+        rt.register_orchestration(GOOD_ORCH, lambda ctx, x: "impostor")
+    rt.start()
+    assert_still_serving(rt, client)  # the first registrations run
+
+
+def test_shutdown_twice_and_runtime_use_after_shutdown(new_runtime, client):
+    rt = new_runtime()
+    rt.start()
+    assert_still_serving(rt, client)
+    rt.shutdown(1000)
+    rt.shutdown(1000)
+    rt.shutdown()
+    assert rt.is_running is False
+    assert rt.metrics_snapshot() is None
+    assert rt.driver_stats() == {}
+    with pytest.raises(ClosedError, match="shut down"):
+        rt.register_activity("After", _good_act)
+    with pytest.raises(ClosedError, match="shut down"):
+        rt.start()
+    with pytest.raises(ValueError):
+        rt.shutdown(-1)
+    # An instance started while no runtime runs is kept, and a new runtime runs it.
+    pending = new_id("pending")
+    client.start_orchestration(pending, GOOD_ORCH, "queued")
+    rt2 = new_runtime()
+    rt2.start()
+    assert_completed(
+        client.wait_for_orchestration(pending, 30_000),
+        {"result": {"echo": "queued", "activity": GOOD_ACT}, "instance": pending},
+    )
+    assert_still_serving(rt2, client)
+
+
+def test_client_after_close_raises_closed_error_everywhere(new_runtime, client, provider):
+    rt = new_runtime()
+    rt.start()
+    closed = Client(provider)
+    closed.close()
+    closed.close()  # twice: no error
+    with Client(provider) as ctx_managed:
+        pass
+    for c in (closed, ctx_managed):
+        for call in (
+            lambda: c.start_orchestration(new_id(), GOOD_ORCH, 1),
+            lambda: c.raise_event(new_id(), "e", 1),
+            lambda: c.enqueue_event(new_id(), "q", 1),
+            lambda: c.get_status(new_id()),
+            lambda: c.wait_for_orchestration(new_id(), 100),
+            lambda: c.wait_for_status_change(new_id(), 0, 10, 100),
+            lambda: c.cancel_instance(new_id()),
+            lambda: c.get_kv_value(new_id(), "k"),
+            lambda: c.wait_for_kv_value(new_id(), "k", 100),
+            lambda: c.list_all_instances(),
+            lambda: c.get_queue_depths(),
+        ):
+            with pytest.raises(ClosedError, match="closed"):
+                within(30, call)
+    assert_still_serving(rt, client)
+
+
+# =========================================================================== bad timeouts
+
+
+BAD_MILLIS = {
+    "negative": -1,
+    "nan": float("nan"),
+    "inf": float("inf"),
+    "-inf": float("-inf"),
+    "10**30": 10**30,
+    "str": "100",
+    "None": None,
+    "bool": True,
+}
+
+
+@pytest.mark.parametrize("label", list(BAD_MILLIS))
+def test_bad_timeouts_raise_value_error(label, new_runtime, client):
+    rt = new_runtime()
+    rt.start()
+    iid = new_id("timeouts")
+    assert_completed(run(client, GOOD_ORCH, 1, instance_id=iid))
+    value = BAD_MILLIS[label]
+    for call, param in (
+        (lambda: client.wait_for_orchestration(iid, value), "timeout_ms"),
+        (lambda: client.wait_for_status_change(iid, 0, timeout_ms=value), "timeout_ms"),
+        (lambda: client.wait_for_status_change(iid, 0, poll_interval_ms=value, timeout_ms=100), "poll_interval_ms"),
+        (lambda: client.wait_for_kv_value(iid, "k", value), "timeout_ms"),
+    ):
+        with pytest.raises(ValueError) as info:
+            within(10, call)
+        assert param in str(info.value) and "ms" in str(info.value), str(info.value)
+    # The largest accepted timeout on a finished instance returns at once.
+    started = time.monotonic()
+    assert client.wait_for_orchestration(iid, 2**63 - 1).status == "Completed"
+    assert time.monotonic() - started < 5
+    assert_still_serving(rt, client)
+
+
+@pytest.mark.parametrize("value", [-1, 2**64, "1", None, 1.5], ids=["negative", "2**64", "str", "None", "float"])
+def test_bad_last_seen_version_raises_value_error_naming_it(value, new_runtime, client):
+    rt = new_runtime()
+    rt.start()
+    with pytest.raises(ValueError) as info:
+        within(10, client.wait_for_status_change, new_id(), value, 10, 100)
+    assert "last_seen_version" in str(info.value), f"{type(info.value).__name__}: {info.value}"
+    assert_still_serving(rt, client)
+
+
+def test_client_argument_rejections_are_invalid_argument_errors(new_runtime, client):
+    """docs/user-guide.md (Errors): a rejected argument is InvalidArgumentError (a ValueError),
+    and every SDK exception derives from DuroxideError."""
+    rt = new_runtime()
+    rt.start()
+    not_sdk = []
+    for label, call in (
+        ("NUL instance_id", lambda: client.start_orchestration("a\x00", GOOD_ORCH, 1)),
+        ("surrogate event_name", lambda: client.raise_event(new_id(), "\ud800", 1)),
+        ("empty queue", lambda: client.enqueue_event(new_id(), "", 1)),
+        ("negative timeout_ms", lambda: client.wait_for_orchestration(new_id(), -1)),
+        ("NaN timeout_ms", lambda: client.wait_for_kv_value(new_id(), "k", float("nan"))),
+    ):
+        try:
+            call()
+        except InvalidArgumentError:
+            continue
+        except ValueError as e:
+            not_sdk.append(f"{label}: {type(e).__module__}.{type(e).__name__}: {e}")
+    assert not not_sdk, "rejections that are not InvalidArgumentError:\n" + "\n".join(not_sdk)
+    assert_still_serving(rt, client)
