@@ -11,6 +11,7 @@ use crate::error::{DuroxideError, Result};
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     pub dispatcher_poll_interval_ms: u64,
+    pub dispatcher_long_poll_timeout_ms: u64,
     pub orchestration_concurrency: u32,
     pub worker_concurrency: u32,
     pub orchestrator_lock_timeout_ms: u64,
@@ -114,6 +115,7 @@ impl RuntimeConfig {
 
         let mut options = RuntimeOptions {
             dispatcher_min_poll_interval: ms(self.dispatcher_poll_interval_ms),
+            dispatcher_long_poll_timeout: ms(self.dispatcher_long_poll_timeout_ms),
             orchestration_concurrency: self.orchestration_concurrency as usize,
             worker_concurrency: self.worker_concurrency as usize,
             orchestrator_lock_timeout: ms(self.orchestrator_lock_timeout_ms),

@@ -129,6 +129,10 @@ impl Runtime {
             known: Known {
                 activities: activities.clone(),
                 orchestrations: registrations.iter().map(|r| r.name.clone()).collect(),
+                versions: registrations
+                    .iter()
+                    .map(|r| (r.name.clone(), r.version.clone()))
+                    .collect(),
             },
             cache: Arc::new(ReplayCache::new(self.config.replay_cache_size as usize)),
             events: self.provider.events(),

@@ -66,29 +66,74 @@ impl Store {
         self.call(op).await
     }
 
-    async fn call<T, F, Fut>(&self, mut op: F) -> Result<T, ProviderError>
+    async fn call<T, F, Fut>(&self, op: F) -> Result<T, ProviderError>
     where
         F: FnMut() -> Fut + Send,
         Fut: Future<Output = Result<T, ProviderError>> + Send,
         T: Send,
     {
-        if !self.retry_locks {
-            return op().await;
-        }
+        self.retrying(op, false).await
+    }
+
+    /// An acknowledgement: written like any write, and also retried through transient
+    /// storage errors (a dropped connection, a database restarting) for a while. The core
+    /// gives up after about 300 ms and then tries to record the instance as failed; a
+    /// completed activity whose acknowledgement is lost runs again.
+    async fn acknowledge<T, F, Fut>(&self, op: F) -> Result<T, ProviderError>
+    where
+        F: FnMut() -> Fut + Send,
+        Fut: Future<Output = Result<T, ProviderError>> + Send,
+        T: Send,
+    {
+        let _turn = match &self.writer {
+            Some(writer) => Some(writer.lock().await),
+            None => None,
+        };
+        self.retrying(op, true).await
+    }
+
+    async fn retrying<T, F, Fut>(
+        &self,
+        mut op: F,
+        through_transient: bool,
+    ) -> Result<T, ProviderError>
+    where
+        F: FnMut() -> Fut + Send,
+        Fut: Future<Output = Result<T, ProviderError>> + Send,
+        T: Send,
+    {
         let started = Instant::now();
-        let mut delay = Duration::from_millis(1);
+        let mut lock_delay = Duration::from_millis(1);
+        let mut transient_delay = TRANSIENT_RETRY_FIRST_DELAY;
         loop {
             match op().await {
-                Err(e) if is_lock_error(&e) && started.elapsed() < LOCK_RETRY_BUDGET => {
+                Err(e)
+                    if self.retry_locks
+                        && is_lock_error(&e)
+                        && started.elapsed() < LOCK_RETRY_BUDGET =>
+                {
                     self.events.count_lock_retry();
-                    tokio::time::sleep(jitter(delay)).await;
-                    delay = (delay * 2).min(LOCK_RETRY_MAX_DELAY);
+                    tokio::time::sleep(jitter(lock_delay)).await;
+                    lock_delay = (lock_delay * 2).min(LOCK_RETRY_MAX_DELAY);
+                }
+                Err(e)
+                    if through_transient
+                        && e.retryable
+                        && started.elapsed() < TRANSIENT_RETRY_BUDGET =>
+                {
+                    tokio::time::sleep(jitter(transient_delay)).await;
+                    transient_delay = (transient_delay * 2).min(TRANSIENT_RETRY_MAX_DELAY);
                 }
                 result => return result,
             }
         }
     }
 }
+
+/// How long an acknowledgement keeps retrying transient storage errors.
+const TRANSIENT_RETRY_BUDGET: Duration = Duration::from_secs(15);
+const TRANSIENT_RETRY_FIRST_DELAY: Duration = Duration::from_millis(50);
+const TRANSIENT_RETRY_MAX_DELAY: Duration = Duration::from_secs(1);
 
 /// Histories shorter than this replay cheaply: their turns are never held back.
 const COALESCE_MIN_HISTORY: usize = 200;
@@ -131,6 +176,21 @@ impl Store {
         (only_results && !delta.is_empty() && history_len >= COALESCE_MIN_HISTORY)
             .then(|| (elapsed * COALESCE_FACTOR).min(COALESCE_MAX_PAUSE))
     }
+}
+
+/// The message of a retryable infrastructure failure the turn would record, if any.
+fn transient_failure(delta: &[Event]) -> Option<String> {
+    delta.iter().find_map(|e| match &e.kind {
+        duroxide::EventKind::OrchestrationFailed {
+            details:
+                duroxide::ErrorDetails::Infrastructure {
+                    operation,
+                    message,
+                    retryable: true,
+                },
+        } => Some(format!("{operation}: {message}")),
+        _ => None,
+    })
 }
 
 fn is_lock_error(e: &ProviderError) -> bool {
@@ -195,6 +255,17 @@ impl Provider for Store {
             &mut orchestrator_items,
         );
         let terminal = history_delta.iter().any(Event::is_terminal);
+        if let Some(reason) = transient_failure(&history_delta) {
+            // The core records an acknowledgement that failed on a transient storage error
+            // as the instance's permanent failure. Refused: the core then abandons the
+            // item and the turn runs again once the store is back.
+            self.events
+                .after_ack(lock_token, instance.as_deref(), false, terminal);
+            return Err(ProviderError::permanent(
+                "ack_orchestration_item",
+                format!("not recording a transient storage failure as the instance's outcome ({reason}); the turn will be retried"),
+            ));
+        }
         if let Some(pause) = self.coalescing_pause(
             lock_token,
             &history_delta,
@@ -204,7 +275,7 @@ impl Provider for Store {
             tokio::time::sleep(pause).await;
         }
         let result = self
-            .write(|| {
+            .acknowledge(|| {
                 self.inner.ack_orchestration_item(
                     lock_token,
                     execution_id,
@@ -287,7 +358,7 @@ impl Provider for Store {
         token: &str,
         completion: Option<WorkItem>,
     ) -> Result<(), ProviderError> {
-        self.write(|| self.inner.ack_work_item(token, completion.clone()))
+        self.acknowledge(|| self.inner.ack_work_item(token, completion.clone()))
             .await
     }
 

@@ -94,10 +94,48 @@ pub struct Policy {
 pub struct Known {
     pub activities: HashSet<String>,
     pub orchestrations: HashSet<String>,
+    /// `(name, version)` of every registered orchestration.
+    pub versions: HashSet<(String, String)>,
+}
+
+impl Known {
+    /// `Err` (the failure message) when this runtime lacks `name`, or its `version`.
+    fn orchestration(&self, name: &str, version: Option<&String>) -> Result<(), String> {
+        if !self.orchestrations.contains(name) {
+            return Err(unregistered("orchestration", name, &self.orchestrations));
+        }
+        match version {
+            Some(v) if !self.versions.contains(&(name.to_string(), v.clone())) => {
+                let mut have: Vec<&str> = self
+                    .versions
+                    .iter()
+                    .filter(|(n, _)| n == name)
+                    .map(|(_, v)| v.as_str())
+                    .collect();
+                have.sort_unstable();
+                Err(format!(
+                    "version {v} of orchestration '{name}' is not registered with this runtime (registered: {}); register it with runtime.register_orchestration_versioned() before start()",
+                    have.join(", ")
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Turns a yielded task into its future. `Err` fails the orchestration with that message.
 pub fn build(ctx: &CoreCtx, task: &Task, known: &Known) -> Result<TaskFuture, String> {
+    build_in(ctx, task, known, false)
+}
+
+/// `in_race`: the task may be dropped before it completes (it is inside a race), so an
+/// `all` in it must observe every child eagerly (see `combinators::all`).
+fn build_in(
+    ctx: &CoreCtx,
+    task: &Task,
+    known: &Known,
+    in_race: bool,
+) -> Result<TaskFuture, String> {
     Ok(match task {
         Task::Activity {
             name,
@@ -149,9 +187,7 @@ pub fn build(ctx: &CoreCtx, task: &Task, known: &Known) -> Result<TaskFuture, St
             id,
             input,
         } => {
-            if !known.orchestrations.contains(name) {
-                return Err(unregistered("orchestration", name, &known.orchestrations));
-            }
+            known.orchestration(name, version.as_ref())?;
             let fut = match id {
                 Some(id) => ctx.schedule_sub_orchestration_versioned_with_id(
                     name,
@@ -169,9 +205,7 @@ pub fn build(ctx: &CoreCtx, task: &Task, known: &Known) -> Result<TaskFuture, St
             id,
             input,
         } => {
-            if !known.orchestrations.contains(name) {
-                return Err(unregistered("orchestration", name, &known.orchestrations));
-            }
+            known.orchestration(name, version.as_ref())?;
             if id.is_empty() || id.starts_with("sub::") || id.contains("::sub::") {
                 return Err(format!(
                     "start_orchestration: instance id {id:?} is empty or uses the reserved marker 'sub::'"
@@ -217,6 +251,9 @@ pub fn build(ctx: &CoreCtx, task: &Task, known: &Known) -> Result<TaskFuture, St
             })
         }
         Task::Can { input, version } => {
+            if version.is_some() {
+                known.orchestration(&ctx.orchestration_name(), version.as_ref())?;
+            }
             let (ctx, input, version) = (ctx.clone(), input.clone(), version.clone());
             // Never resolves: the turn ends and the core starts the next execution.
             Box::pin(async move {
@@ -227,21 +264,48 @@ pub fn build(ctx: &CoreCtx, task: &Task, known: &Known) -> Result<TaskFuture, St
                 Outcome::Error("continue_as_new resumed unexpectedly".into())
             })
         }
-        Task::All { tasks } => combinators::all(build_each(ctx, tasks, known)?),
+        Task::All { tasks } => {
+            let children = tasks
+                .iter()
+                .map(|t| {
+                    let lazy = !in_race && t.completes_without_polling();
+                    build_in(ctx, t, known, in_race).map(|f| (f, lazy))
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            combinators::all(children)
+        }
         Task::Race { tasks } => {
             if tasks.is_empty() {
                 return Err("race() needs at least one task".into());
             }
-            combinators::race(build_each(ctx, tasks, known)?)
+            let children = tasks
+                .iter()
+                .map(|t| build_in(ctx, t, known, true))
+                .collect::<Result<Vec<_>, String>>()?;
+            combinators::race(children)
         }
     })
 }
 
-fn build_each(ctx: &CoreCtx, tasks: &[Task], known: &Known) -> Result<Vec<TaskFuture>, String> {
-    tasks.iter().map(|t| build(ctx, t, known)).collect()
-}
-
 impl Task {
+    /// True when the task's result is settled by the engine alone, whenever (or whether)
+    /// its future is polled: activities, timers, events, sub-orchestrations. Not retries
+    /// (polling schedules the next attempt), queue dequeues (polling takes the message),
+    /// nor composites.
+    fn completes_without_polling(&self) -> bool {
+        matches!(
+            self,
+            Task::Activity { .. }
+                | Task::Timer { .. }
+                | Task::Wait { .. }
+                | Task::Sub { .. }
+                | Task::Start { .. }
+                | Task::Guid
+                | Task::Now
+                | Task::KvOf { .. }
+        )
+    }
+
     /// The task as the Python call that made it, for messages.
     pub fn describe(&self) -> String {
         let short = |s: &str| {

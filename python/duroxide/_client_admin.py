@@ -21,13 +21,14 @@ from .admin import (
     SystemMetrics,
     from_native,
 )
+from .errors import InvalidArgumentError
 
 STATUSES = ("Running", "Completed", "Failed", "ContinuedAsNew")
 
 
 def _execution_id(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**63 - 1:
-        raise ValueError(f"execution_id must be an integer >= 1, got {value!r}")
+        raise InvalidArgumentError(f"execution_id must be an integer >= 1, got {value!r}")
     return value
 
 
@@ -56,7 +57,7 @@ class AdminMethods:
         """The ids of the instances in ``status``: "Running", "Completed", "Failed" or
         "ContinuedAsNew". Another value raises ValueError."""
         if status not in STATUSES:
-            raise ValueError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
+            raise InvalidArgumentError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
         with translate_errors():
             return list(self._native.list_instances_by_status(status))
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .errors import InvalidArgumentError, PayloadError
+
 _encoder = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
 _decode = json.JSONDecoder().decode
 
@@ -20,18 +22,24 @@ def encode(value: Any, what: str) -> str:
     except TypeError as e:
         raise TypeError(f"{what} cannot be encoded as JSON: {e}") from None
     except RecursionError:
-        raise ValueError(f"{what} is nested too deeply to encode as JSON") from None
+        raise InvalidArgumentError(f"{what} is nested too deeply to encode as JSON") from None
     except ValueError as e:
-        raise ValueError(f"{what} cannot be encoded as JSON: {e}") from None
+        raise InvalidArgumentError(f"{what} cannot be encoded as JSON: {e}") from None
 
 
 def decode(text: str) -> Any:
     """The value of JSON ``text``; text that is not JSON (from a non-SDK producer) is
-    returned as the string itself."""
+    returned as the string itself. JSON nested too deeply for Python to decode here raises
+    :class:`~duroxide.PayloadError` rather than coming back as text."""
     try:
         return _decode(text)
-    except (ValueError, RecursionError):
+    except ValueError:
         return text
+    except RecursionError:
+        raise PayloadError(
+            f"a payload of {len(text)} characters is JSON nested too deeply to decode at this call depth "
+            "(raise sys.setrecursionlimit, or keep payloads shallower)"
+        ) from None
 
 
 def encode_typed(value: Any, what: str) -> str:

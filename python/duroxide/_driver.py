@@ -49,9 +49,17 @@ _EVENT_KINDS = ("wait", "dequeue")
 
 
 def describe(exc: BaseException) -> str:
-    """The message a failure carries: the exception's text, or its type when it has none."""
-    text = str(exc)
-    return text if text else type(exc).__name__
+    """The message a failure carries: the exception's text, or its type when it has none.
+    Exceptions that are not ``Exception`` (``SystemExit``, ``KeyboardInterrupt``, ...)
+    always name their type: ``SystemExit(3)`` fails with "SystemExit: 3", not "3"."""
+    try:
+        text = str(exc)
+    except BaseException:  # noqa: B036 - a __str__ that raises
+        text = ""
+    name = type(exc).__name__
+    if not isinstance(exc, Exception):
+        return f"{name}: {text}" if text else name
+    return text if text else name
 
 
 def _step_fail(message: str) -> str:
@@ -127,7 +135,41 @@ class Stepper(gen.OrchestrationStepper):
         self._lookup = lookup
         self._live: Dict[int, _Live] = {}
 
+    # The three callbacks never raise into Rust: anything unexpected fails the step.
+
     def start(self, generator_id: int, ctx: "gen.OrchestrationContext", info: "gen.OrchestrationInfo", input: str) -> str:
+        try:
+            return self._start(generator_id, ctx, info, input)
+        except BaseException as e:  # noqa: B036
+            return self._internal(generator_id, e)
+
+    def resume(self, generator_id: int, outcome_kind: int, payload: str) -> str:
+        try:
+            return self._resume(generator_id, outcome_kind, payload)
+        except BaseException as e:  # noqa: B036
+            return self._internal(generator_id, e)
+
+    def release(self, generator_id: int) -> None:
+        try:
+            live = self._live.pop(generator_id, None)
+            if live is not None:
+                self.release_generator(live)
+        except BaseException:  # noqa: B036
+            log.debug("releasing generator %s failed", generator_id, exc_info=True)
+
+    def _internal(self, generator_id: int, exc: BaseException) -> str:
+        live = self._live.pop(generator_id, None)
+        if live is not None:
+            self.release_generator(live)
+        if isinstance(exc, RecursionError):
+            return _step_fail(
+                "the orchestration's step is nested too deeply to process (a deeply nested value, "
+                "or all/race nested too deeply)"
+            )
+        log.error("internal error in the orchestration driver", exc_info=exc)
+        return _step_fail(f"internal error in the orchestration driver: {describe(exc)}")
+
+    def _start(self, generator_id: int, ctx: "gen.OrchestrationContext", info: "gen.OrchestrationInfo", input: str) -> str:
         name = f"{info.orchestration_name}@{info.orchestration_version}"
         registered = self._lookup(info.orchestration_name, info.orchestration_version)
         if registered is None:
@@ -140,26 +182,24 @@ class Stepper(gen.OrchestrationStepper):
             return self._advance(generator_id, _Live(result, name, registered), None, None)
         return self._returned(name, registered, result)
 
-    def resume(self, generator_id: int, outcome_kind: int, payload: str) -> str:
+    def _resume(self, generator_id: int, outcome_kind: int, payload: str) -> str:
         live = self._live.get(generator_id)
         if live is None or live.pending is None:
             return _step_fail(f"internal error: generator {generator_id} is unknown to the driver")
         task = live.pending
-        if outcome_kind == _VALUE:
-            value = None if task.kind in _NONE_RESULT_KINDS else decode(payload)
-            return self._advance(generator_id, live, value, None)
         if outcome_kind == _ERROR:
             return self._advance(generator_id, live, None, _task_error(task, payload))
         try:
-            value = _shape(task, json.loads(payload), False)
-        except errors.TaskFailedError as e:
+            if outcome_kind == _VALUE:
+                value = None if task.kind in _NONE_RESULT_KINDS else decode(payload)
+            elif outcome_kind == _COMPOSITE:
+                value = _shape(task, json.loads(payload), False)
+            else:
+                return _step_fail(f"internal error: unknown outcome kind {outcome_kind}")
+        except (errors.TaskFailedError, errors.PayloadError) as e:
+            # The yield raises: a failed task of an all/race, or a result Python cannot decode.
             return self._advance(generator_id, live, None, e)
         return self._advance(generator_id, live, value, None)
-
-    def release(self, generator_id: int) -> None:
-        live = self._live.pop(generator_id, None)
-        if live is not None:
-            self.release_generator(live)
 
     @staticmethod
     def release_generator(live: _Live) -> None:

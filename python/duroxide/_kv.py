@@ -28,7 +28,7 @@ class KvMethods:
         Raises :class:`~duroxide.InvalidArgumentError` when the value is over
         ``MAX_KV_VALUE_BYTES`` or a new key would exceed ``MAX_KV_KEYS``.
         """
-        _validate.text("KV key", key)
+        _validate.identifier("KV key", key)
         text = value if isinstance(value, str) else encode(value, f"KV value for {key!r}")
         _validate.text(f"KV value for {key!r}", text, allow_empty=True)
         with translate_errors():
@@ -36,7 +36,7 @@ class KvMethods:
 
     def get_kv_value(self, key: str) -> Optional[str]:
         """The value of ``key``, or None when it is not set."""
-        _validate.text("KV key", key)
+        _validate.identifier("KV key", key)
         with translate_errors():
             return self._native.get_kv_value(key)
 
@@ -57,7 +57,7 @@ class KvMethods:
 
     def clear_kv_value(self, key: str) -> None:
         """Remove ``key`` (nothing happens when it is not set)."""
-        _validate.text("KV key", key)
+        _validate.identifier("KV key", key)
         with translate_errors():
             self._native.clear_kv_value(key)
 
@@ -74,7 +74,7 @@ class KvMethods:
         the time of the latest replay, so in practice this removes keys written before the
         last ``continue_as_new``: call it at the start of an execution.
         """
-        cutoff = _validate.millis("updated_before_ms", updated_before_ms)
+        cutoff = _validate.epoch_ms("updated_before_ms", updated_before_ms)
         with translate_errors():
             return self._native.prune_kv_values_updated_before(cutoff)
 
@@ -85,5 +85,5 @@ class KvMethods:
         replays identically; it needs a runtime that takes untagged activities.
         """
         _validate.text("instance_id", instance_id)
-        _validate.text("KV key", key)
+        _validate.identifier("KV key", key)
         return Task("kv_from_instance", {"t": "kv_of", "instance": instance_id, "key": key})

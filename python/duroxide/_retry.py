@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Dict, Mapping
 
+from ._validate import MAX_MILLIS
+from .errors import InvalidArgumentError
+
+_MAX_ATTEMPTS = 2**31 - 1
+
 BACKOFFS = ("none", "fixed", "linear", "exponential")
 
 _DEFAULTS: Dict[str, Any] = {
@@ -19,9 +24,11 @@ _DEFAULTS: Dict[str, Any] = {
 _ALIASES = {"backoff_strategy": "backoff"}
 
 
-def _non_negative_int(key: str, value: Any, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"retry policy: {key} must be an integer >= {minimum}, got {value!r}")
+def _non_negative_int(key: str, value: Any, minimum: int = 0, maximum: int = MAX_MILLIS) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise InvalidArgumentError(
+            f"retry policy: {key} must be an integer from {minimum} to {maximum}, got {value!r}"
+        )
     return value
 
 
@@ -34,16 +41,16 @@ def normalize(policy: Mapping[str, Any]) -> Dict[str, Any]:
         key = _ALIASES.get(key, key)
         if key not in _DEFAULTS:
             allowed = ", ".join(sorted([*_DEFAULTS, *_ALIASES]))
-            raise ValueError(f"retry policy: unknown key {key!r} (accepted: {allowed})")
+            raise InvalidArgumentError(f"retry policy: unknown key {key!r} (accepted: {allowed})")
         out[key] = value
-    _non_negative_int("max_attempts", out["max_attempts"], 1)
+    _non_negative_int("max_attempts", out["max_attempts"], 1, _MAX_ATTEMPTS)
     if out["backoff"] not in BACKOFFS:
-        raise ValueError(f"retry policy: backoff must be one of {BACKOFFS}, got {out['backoff']!r}")
+        raise InvalidArgumentError(f"retry policy: backoff must be one of {BACKOFFS}, got {out['backoff']!r}")
     _non_negative_int("delay_ms", out["delay_ms"])
     _non_negative_int("max_delay_ms", out["max_delay_ms"])
     m = out["multiplier"]
     if isinstance(m, bool) or not isinstance(m, (int, float)) or not (1.0 <= m <= 100.0):
-        raise ValueError(f"retry policy: multiplier must be a number from 1 to 100, got {m!r}")
+        raise InvalidArgumentError(f"retry policy: multiplier must be a number from 1 to 100, got {m!r}")
     out["multiplier"] = float(m)
     for key in ("timeout_ms", "total_timeout_ms"):
         if out[key] is not None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, Ty
 
 from . import _validate
 from ._codec import decode, encode_typed
+from .errors import InvalidArgumentError
 from .tasks import ActivityTask, AllTask, RaceTask, Task, require_tasks
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ class TypedContextMethods:
 
     def schedule_activity_on_session_typed(self, name: str, input: Any, session_id: str) -> ActivityTask:
         """``schedule_activity_on_session`` with the typed encoding of ``input``."""
-        return self.schedule_activity_typed(name, input, session_id=_validate.text("session_id", session_id))
+        return self.schedule_activity_typed(name, input, session_id=_validate.identifier("session_id", session_id))
 
     def schedule_activity_with_retry_typed(
         self, name: str, input: Any, policy: Mapping[str, Any], *, session_id: Optional[str] = None
@@ -69,7 +70,7 @@ class TypedContextMethods:
     ) -> Task:
         """``schedule_activity_with_retry_on_session`` with the typed encoding of ``input``."""
         return self.schedule_activity_with_retry_typed(
-            name, input, policy, session_id=_validate.text("session_id", session_id)
+            name, input, policy, session_id=_validate.identifier("session_id", session_id)
         )
 
     def schedule_sub_orchestration_typed(self, name: str, input: Any = None) -> Task:
@@ -115,7 +116,7 @@ class TypedContextMethods:
         items: Sequence[Any] = tasks[0] if len(tasks) == 1 and isinstance(tasks[0], (list, tuple)) else tasks
         children = require_tasks("ctx.race_typed()", items)
         if not children:
-            raise ValueError("ctx.race_typed() needs at least one task")
+            raise InvalidArgumentError("ctx.race_typed() needs at least one task")
         return RaceTask(children, plain=True)
 
 
@@ -139,7 +140,7 @@ class TypedClientMethods:
     def start_orchestration_versioned_typed(self, instance_id: str, name: str, input: Any, version: str) -> None:
         """``start_orchestration_versioned`` with the typed encoding of ``input``."""
         self._start(
-            instance_id, name, _raw(input, f"input of orchestration {name!r}"), _validate.text("version", version)
+            instance_id, name, _raw(input, f"input of orchestration {name!r}"), _validate.version("version", version)
         )
 
     def raise_event_typed(self, instance_id: str, event_name: str, data: Any = None) -> None:

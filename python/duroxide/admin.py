@@ -12,6 +12,7 @@ from typing import Any, List, Optional, Sequence
 
 from . import _validate
 from ._native import gen
+from .errors import InvalidArgumentError
 
 __all__ = [
     "SystemMetrics",
@@ -136,7 +137,7 @@ def _optional_uint(name: str, value: Any, maximum: int) -> Optional[int]:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
-        raise ValueError(f"{name} must be None or an integer from 0 to {maximum}, got {value!r}")
+        raise InvalidArgumentError(f"{name} must be None or an integer from 0 to {maximum}, got {value!r}")
     return value
 
 
@@ -156,7 +157,7 @@ class InstanceFilter:
     def __post_init__(self) -> None:
         if self.instance_ids is not None:
             if isinstance(self.instance_ids, str):
-                raise ValueError("instance_ids must be a list of ids, not one string")
+                raise InvalidArgumentError("instance_ids must be a list of ids, not one string")
             ids = [_validate.text("instance id", i) for i in self.instance_ids]
             object.__setattr__(self, "instance_ids", ids)
         _optional_uint("completed_before", self.completed_before, 2**63 - 1)

@@ -10,7 +10,7 @@ from ._client_admin import AdminMethods
 from ._codec import decode, encode
 from ._native import gen, translate_errors
 from ._typed import TypedClientMethods
-from .errors import DuroxideTimeoutError
+from .errors import DuroxideTimeoutError, InvalidArgumentError
 from .providers import Provider
 
 __all__ = ["Client", "OrchestrationResult"]
@@ -133,8 +133,8 @@ class Client(AdminMethods, TypedClientMethods):
         without a newer status.
         """
         _str("instance_id", instance_id)
-        if isinstance(last_seen_version, bool) or not isinstance(last_seen_version, int) or last_seen_version < 0:
-            raise ValueError(f"last_seen_version must be an integer >= 0, got {last_seen_version!r}")
+        if isinstance(last_seen_version, bool) or not isinstance(last_seen_version, int) or not 0 <= last_seen_version < 2**63:
+            raise InvalidArgumentError(f"last_seen_version must be an integer from 0 to 2**63-1, got {last_seen_version!r}")
         interval = max(1, _timeout("poll_interval_ms", poll_interval_ms))
         deadline = time.monotonic() + _timeout("timeout_ms", timeout_ms) / 1000
         while True:

@@ -9,6 +9,7 @@ from ._codec import encode
 from ._kv import KvMethods
 from ._native import gen, translate_errors
 from ._typed import TypedContextMethods
+from .errors import InvalidArgumentError
 from .tasks import ActivityTask, AllTask, RaceTask, Task, optional_str, require_tasks
 
 if TYPE_CHECKING:
@@ -20,9 +21,13 @@ __all__ = ["OrchestrationContext", "ActivityContext"]
 _name = _validate.text
 
 
-def _optional(what: str, value: Optional[str]) -> Optional[str]:
-    """None, or a string the stores can hold (TypeError for other types)."""
-    return None if optional_str(what, value) is None else _validate.text(what, value)
+def _optional_version(value: Optional[str]) -> Optional[str]:
+    """None (the latest registered), or a semantic version."""
+    return None if optional_str("version", value) is None else _validate.version("version", value)
+
+
+def _session(value: Any) -> str:
+    return _validate.identifier("session_id", value)
 
 
 def _delay_ms(value: Any) -> int:
@@ -95,13 +100,13 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
             "t": "activity",
             "name": _name("activity name", name),
             "input": encode(input, f"input of activity {name!r}"),
-            "session": None if session_id is None else _name("session_id", session_id),
+            "session": None if session_id is None else _session(session_id),
         }
         return ActivityTask("activity", command)
 
     def schedule_activity_on_session(self, name: str, input: Any, session_id: str) -> ActivityTask:
         """``schedule_activity`` pinned to the worker that owns ``session_id``."""
-        return self.schedule_activity(name, input, session_id=_name("session_id", session_id))
+        return self.schedule_activity(name, input, session_id=_session(session_id))
 
     def schedule_activity_with_retry(
         self, name: str, input: Any, policy: Mapping[str, Any], *, session_id: Optional[str] = None
@@ -118,7 +123,7 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
             "t": "retry",
             "name": _name("activity name", name),
             "input": encode(input, f"input of activity {name!r}"),
-            "session": _optional("session_id", session_id),
+            "session": None if optional_str("session_id", session_id) is None else _session(session_id),
             "policy": _retry.normalize(policy),
         }
         return Task("activity", command)
@@ -127,7 +132,7 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
         self, name: str, input: Any, policy: Mapping[str, Any], session_id: str
     ) -> Task:
         """``schedule_activity_with_retry`` with every attempt on ``session_id``'s worker."""
-        return self.schedule_activity_with_retry(name, input, policy, session_id=_name("session_id", session_id))
+        return self.schedule_activity_with_retry(name, input, policy, session_id=_session(session_id))
 
     # -- time, events ---------------------------------------------------------------
 
@@ -154,8 +159,8 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
         command = {
             "t": "sub",
             "name": _name("orchestration name", name),
-            "version": _optional("version", version),
-            "id": None if instance_id is None else _name("instance_id", instance_id),
+            "version": _optional_version(version),
+            "id": None if instance_id is None else _validate.identifier("instance_id", instance_id),
             "input": encode(input, f"input of sub-orchestration {name!r}"),
         }
         return Task("sub_orchestration", command)
@@ -188,7 +193,7 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
         command = {
             "t": "start",
             "name": _name("orchestration name", name),
-            "version": _optional("version", version),
+            "version": _optional_version(version),
             "id": _instance_id(instance_id),
             "input": encode(input, f"input of orchestration {name!r}"),
         }
@@ -203,7 +208,7 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
         """``continue_as_new`` into ``version`` of this orchestration."""
         return Task(
             "continue_as_new",
-            {"t": "can", "input": encode(input, "continue_as_new input"), "version": _name("version", version)},
+            {"t": "can", "input": encode(input, "continue_as_new input"), "version": _validate.version("version", version)},
         )
 
     # -- deterministic values -----------------------------------------------------------
@@ -235,7 +240,7 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
         items: Sequence[Any] = tasks[0] if len(tasks) == 1 and isinstance(tasks[0], (list, tuple)) else tasks
         children = require_tasks("ctx.race()", items)
         if not children:
-            raise ValueError("ctx.race() needs at least one task")
+            raise InvalidArgumentError("ctx.race() needs at least one task")
         return RaceTask(children)
 
     # -- effects that do not yield ------------------------------------------------------

@@ -13,6 +13,7 @@ __all__ = [
     "ActivityFailedError",
     "SubOrchestrationFailedError",
     "OrchestrationFailedError",
+    "PayloadError",
     "InvalidArgumentError",
     "NotRegisteredError",
     "InstanceNotFoundError",
@@ -59,6 +60,11 @@ class OrchestrationFailedError(DuroxideError):
         super().__init__(f"orchestration {instance_id!r} failed: {message}")
         self.instance_id = instance_id
         self.message = message
+
+
+class PayloadError(DuroxideError, ValueError):
+    """A stored payload cannot be turned back into a Python value (e.g. JSON nested more
+    deeply than Python's recursion limit allows at that point)."""
 
 
 class InvalidArgumentError(DuroxideError, ValueError):

@@ -8,13 +8,14 @@ from typing import Iterable, Optional, Tuple
 
 from . import _validate
 from ._native import gen
+from .errors import InvalidArgumentError
 
 __all__ = ["RuntimeOptions", "PyRuntimeOptions", "TagFilter"]
 
 _LOG_LEVELS = ("trace", "debug", "info", "warn", "error", "off")
 _LOG_FORMATS = ("pretty", "json", "compact")
 _U32_MAX = 2**32 - 1
-_MS_MAX = 10 * 365 * 24 * 3600 * 1000  # ten years: anything longer is a mistake
+_MS_MAX = _validate.MAX_MILLIS  # ten years: anything longer is a mistake
 
 
 @dataclass(frozen=True)
@@ -40,20 +41,20 @@ class TagFilter:
         from .limits import MAX_TAG_NAME_BYTES, MAX_WORKER_TAGS
 
         if self.kind not in ("default_only", "tags", "default_and", "any", "none"):
-            raise ValueError(f"unknown tag filter kind {self.kind!r}")
+            raise InvalidArgumentError(f"unknown tag filter kind {self.kind!r}")
         object.__setattr__(self, "names", tuple(self.names))
         takes_tags = self.kind in ("tags", "default_and")
         if takes_tags and not 1 <= len(self.names) <= MAX_WORKER_TAGS:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"TagFilter.{self.kind}() needs 1 to {MAX_WORKER_TAGS} tags (MAX_WORKER_TAGS), got {len(self.names)}"
             )
         if not takes_tags and self.names:
-            raise ValueError(f"TagFilter.{self.kind}() takes no tags")
+            raise InvalidArgumentError(f"TagFilter.{self.kind}() takes no tags")
         for tag in self.names:
             _validate.text("tag", tag)
             size = len(tag.encode("utf-8"))
             if size > MAX_TAG_NAME_BYTES:
-                raise ValueError(f"tag {tag[:40]!r}... is {size} bytes; the limit is {MAX_TAG_NAME_BYTES} (MAX_TAG_NAME_BYTES)")
+                raise InvalidArgumentError(f"tag {tag[:40]!r}... is {size} bytes; the limit is {MAX_TAG_NAME_BYTES} (MAX_TAG_NAME_BYTES)")
 
     @classmethod
     def default_only(cls) -> "TagFilter":
@@ -106,6 +107,10 @@ class RuntimeOptions:
 
     #: How often an idle dispatcher polls the store for work (ms).
     dispatcher_poll_interval_ms: int = 100
+    #: PostgreSQL: how long an idle dispatcher waits for a notification of new work before
+    #: polling anyway. It also bounds how late a runtime notices work whose lock expired
+    #: (a crashed worker's), since lock expiry sends no notification. (SQLite ignores it.)
+    dispatcher_long_poll_timeout_ms: int = 5_000
     #: Orchestration turns run at once.
     orchestration_concurrency: int = 2
     #: Activities run at once.
@@ -142,6 +147,7 @@ class RuntimeOptions:
 
     def __post_init__(self) -> None:
         _int("dispatcher_poll_interval_ms", self.dispatcher_poll_interval_ms, 1, 60_000)
+        _int("dispatcher_long_poll_timeout_ms", self.dispatcher_long_poll_timeout_ms, 1, 600_000)
         _int("orchestration_concurrency", self.orchestration_concurrency, 1, 1024)
         _int("worker_concurrency", self.worker_concurrency, 1, 1024)
         _int("orchestrator_lock_timeout_ms", self.orchestrator_lock_timeout_ms, 1_000, _MS_MAX)
@@ -155,17 +161,18 @@ class RuntimeOptions:
         # that is negative; a session must stay pinned longer than that.
         renewal = max(self.worker_lock_timeout_ms - 5_000, 0) or 1_000
         if self.session_idle_timeout_ms <= renewal:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"session_idle_timeout_ms ({self.session_idle_timeout_ms}) must be greater than "
                 f"{renewal} ms, the activity lock renewal interval implied by worker_lock_timeout_ms "
                 f"({self.worker_lock_timeout_ms})"
             )
-        _optional_str("worker_node_id", self.worker_node_id)
+        if self.worker_node_id is not None:
+            _validate.identifier("worker_node_id", self.worker_node_id)
         _choice("log_level", self.log_level, _LOG_LEVELS)
         _choice("log_format", self.log_format, _LOG_FORMATS)
-        if not isinstance(self.service_name, str) or not self.service_name:
-            raise ValueError(f"service_name must be a non-empty string, got {self.service_name!r}")
-        _optional_str("service_version", self.service_version)
+        _validate.text("service_name", self.service_name)
+        if self.service_version is not None:
+            _validate.text("service_version", self.service_version)
         _int("replay_cache_size", self.replay_cache_size, 0, 1_000_000)
         if not isinstance(self.worker_tag_filter, TagFilter):
             raise TypeError(
@@ -184,14 +191,9 @@ PyRuntimeOptions = RuntimeOptions
 
 def _int(name: str, value: object, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"{name} must be an integer from {low} to {high}, got {value!r}")
+        raise InvalidArgumentError(f"{name} must be an integer from {low} to {high}, got {value!r}")
 
 
 def _choice(name: str, value: object, allowed: tuple) -> None:
     if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
-
-
-def _optional_str(name: str, value: object) -> None:
-    if value is not None and (not isinstance(value, str) or not value):
-        raise ValueError(f"{name} must be a non-empty string or None, got {value!r}")
+        raise InvalidArgumentError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import atexit
 import inspect
-import re
 import threading
 from typing import Any, Callable, Dict, Optional, Tuple, TypeVar, overload
 
 from . import _driver, _validate
 from ._native import gen, translate_errors
-from .errors import ClosedError, RuntimeStateError
+from .errors import ClosedError, InvalidArgumentError, RuntimeStateError
 from .options import RuntimeOptions
 from .providers import Provider
 
@@ -18,9 +17,6 @@ __all__ = ["Runtime"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_SEMVER = re.compile(
-    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
-)
 _DEFAULT_VERSION = "1.0.0"
 _RESERVED_PREFIX = "__duroxide"
 
@@ -28,7 +24,7 @@ _RESERVED_PREFIX = "__duroxide"
 def _check_name(what: str, name: Any) -> str:
     _validate.name(f"{what} name", name)
     if name.startswith(_RESERVED_PREFIX):
-        raise ValueError(f"{what} name {name!r} uses the reserved prefix {_RESERVED_PREFIX!r}")
+        raise InvalidArgumentError(f"{what} name {name!r} uses the reserved prefix {_RESERVED_PREFIX!r}")
     return name
 
 
@@ -96,7 +92,7 @@ class Runtime:
             with self._lock:
                 self._check_open(f"register activity {name!r}")
                 if name in self._activities:
-                    raise ValueError(f"activity {name!r} is already registered")
+                    raise InvalidArgumentError(f"activity {name!r} is already registered")
                 self._activities[name] = _driver.Registered(f, typed)
             return f
 
@@ -145,8 +141,7 @@ class Runtime:
 
     def _register_orchestration(self, name: str, version: str, fn: Optional[F], typed: bool) -> Any:
         _check_name("orchestration", name)
-        if not isinstance(version, str) or not _SEMVER.match(version):
-            raise ValueError(f"orchestration {name!r}: version must be semver like '1.0.0', got {version!r}")
+        _validate.version(f"orchestration {name!r}: version", version)
 
         def register(f: F) -> F:
             if not callable(f):
@@ -159,7 +154,7 @@ class Runtime:
             with self._lock:
                 self._check_open(f"register orchestration {name!r}")
                 if (name, version) in self._orchestrations:
-                    raise ValueError(f"orchestration {name!r} version {version} is already registered")
+                    raise InvalidArgumentError(f"orchestration {name!r} version {version} is already registered")
                 self._orchestrations[(name, version)] = _driver.Registered(f, typed)
             return f
 
@@ -191,7 +186,7 @@ class Runtime:
         """Stop the runtime, letting in-flight work finish for up to ``timeout_ms``
         (default 1000). Returns as soon as everything stopped. Calling it again does nothing."""
         if timeout_ms is not None and (isinstance(timeout_ms, bool) or not isinstance(timeout_ms, int) or timeout_ms < 0):
-            raise ValueError(f"timeout_ms must be an integer >= 0 or None, got {timeout_ms!r}")
+            raise InvalidArgumentError(f"timeout_ms must be an integer >= 0 or None, got {timeout_ms!r}")
         with self._lock:
             native, self._native, self._stopped = self._native, None, True
         if native is not None:

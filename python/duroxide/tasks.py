@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence
 
+from .errors import InvalidArgumentError
+
 __all__ = ["Task", "ActivityTask", "AllTask", "RaceTask"]
 
 
@@ -43,24 +45,41 @@ class ActivityTask(Task):
         ``MAX_TAG_NAME_BYTES`` bytes of UTF-8."""
         from .limits import MAX_TAG_NAME_BYTES
 
-        if not isinstance(tag, str) or not tag:
-            raise ValueError(f"activity tag must be a non-empty string, got {tag!r}")
-        size = len(tag.encode("utf-8", "surrogatepass"))
+        from ._validate import text
+
+        text("activity tag", tag)
+        size = len(tag.encode("utf-8"))
         if size > MAX_TAG_NAME_BYTES:
-            raise ValueError(f"activity tag is {size} bytes; the limit is {MAX_TAG_NAME_BYTES} (MAX_TAG_NAME_BYTES)")
+            raise InvalidArgumentError(f"activity tag is {size} bytes; the limit is {MAX_TAG_NAME_BYTES} (MAX_TAG_NAME_BYTES)")
         if self._command["t"] != "activity":
-            raise ValueError("with_tag() applies to plain activities, not to retried ones")
+            raise InvalidArgumentError("with_tag() applies to plain activities, not to retried ones")
         return ActivityTask(self._kind, {**self._command, "tag": tag})
+
+
+#: How deeply ``all``/``race`` may nest inside each other.
+MAX_NESTING = 32
+
+
+def _depth(children: Sequence[Task]) -> int:
+    inner = [getattr(c, "depth", 0) for c in children]
+    depth = 1 + (max(inner) if inner else 0)
+    if depth > MAX_NESTING:
+        raise InvalidArgumentError(
+            f"ctx.all()/ctx.race() nested {depth} levels deep; at most {MAX_NESTING} are supported "
+            "(split the work into sub-orchestrations)"
+        )
+    return depth
 
 
 class AllTask(Task):
     """Waits for every child task; see ``OrchestrationContext.all``. ``plain``: items are
     the children's values as they are (``all_typed``), not ``{"ok": ...}`` for events."""
 
-    __slots__ = ("children", "return_exceptions", "plain")
+    __slots__ = ("children", "return_exceptions", "plain", "depth")
 
     def __init__(self, children: Sequence[Task], return_exceptions: bool, plain: bool = False) -> None:
         self.children: List[Task] = list(children)
+        self.depth = _depth(self.children)
         self.return_exceptions = return_exceptions
         self.plain = plain
         super().__init__("all", {"t": "all", "tasks": [c._command for c in self.children]})
@@ -69,10 +88,11 @@ class AllTask(Task):
 class RaceTask(Task):
     """Waits for the first child task to finish; see ``OrchestrationContext.race``."""
 
-    __slots__ = ("children", "plain")
+    __slots__ = ("children", "plain", "depth")
 
     def __init__(self, children: Sequence[Task], plain: bool = False) -> None:
         self.children: List[Task] = list(children)
+        self.depth = _depth(self.children)
         self.plain = plain
         super().__init__("race", {"t": "race", "tasks": [c._command for c in self.children]})
 

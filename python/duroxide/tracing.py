@@ -25,6 +25,7 @@ import os
 from typing import Union
 
 from ._native import gen, translate_errors
+from .errors import InvalidArgumentError
 
 __all__ = ["init_tracing", "init_python_logging", "reset_tracing"]
 
@@ -80,7 +81,7 @@ def init_tracing(
     if not isinstance(path, str):
         raise TypeError(f"log_file must be a str or os.PathLike[str], got {type(path).__name__}")
     if log_format not in ("pretty", "compact", "json"):
-        raise ValueError(f"log_format must be 'pretty', 'compact' or 'json', got {log_format!r}")
+        raise InvalidArgumentError(f"log_format must be 'pretty', 'compact' or 'json', got {log_format!r}")
     with open(path, "a", encoding="utf-8"):
         pass  # the OS's own error, with the path, when it cannot be appended to
     with translate_errors():
@@ -96,5 +97,5 @@ def reset_tracing() -> None:
 def _level(value: str) -> str:
     levels = ("trace", "debug", "info", "warn", "error", "off")
     if not isinstance(value, str) or value.lower() not in levels:
-        raise ValueError(f"log_level must be one of {', '.join(levels)}; got {value!r}")
+        raise InvalidArgumentError(f"log_level must be one of {', '.join(levels)}; got {value!r}")
     return value.lower()

@@ -355,9 +355,17 @@ def runtime_options(node_id: Optional[str] = None):
 
     return RuntimeOptions(
         dispatcher_poll_interval_ms=10,
-        # Short locks: what a killed worker held is free again 2 s later.
-        orchestrator_lock_timeout_ms=2_000,
-        worker_lock_timeout_ms=2_000,
+        # Short locks: what a killed worker held is free again soon after. Not shorter than
+        # this: under CPU starvation a live worker would lose its locks (renewed at half
+        # the timeout) and run work twice, which the harness reports as unexplained.
+        orchestrator_lock_timeout_ms=4_000,
+        worker_lock_timeout_ms=4_000,
+        # PostgreSQL: notice work whose lock expired (a killed worker's) within a second.
+        dispatcher_long_poll_timeout_ms=1_000,
+        # The core counts every delivery of a message, including those lost with a killed
+        # worker, and declares it poison after max_attempts: 20 kills may all catch the
+        # same item in flight.
+        max_attempts=50,
         orchestration_concurrency=4,
         worker_concurrency=8,
         worker_node_id=node_id,
