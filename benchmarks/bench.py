@@ -1,6 +1,6 @@
 """Benchmarks of the Python SDK over its public API.
 
-    python benchmarks/bench.py [--provider sqlite|postgres|both] [--json out.json] [--quick]
+    python benchmarks/bench.py [--provider sqlite|postgres|both] [--json out.json] [--quick] [--only a,b]
 
 Scenarios (each asserts its outputs; none is a timed test in CI):
   latency      start -> wait_for_orchestration of a one-activity orchestration, median of 20
@@ -11,7 +11,8 @@ Scenarios (each asserts its outputs; none is a timed test in CI):
 
 All runtimes use a 1 ms dispatcher poll. PostgreSQL uses DATABASE_URL (default
 postgresql://postgres@127.0.0.1:5432/postgres) and a throwaway schema.
-The native-Rust counterpart (issue 5) is not written yet: there is no ratio column.
+benchmarks/native runs the same scenarios in Rust; benchmarks/compare.py prints both
+and their ratio.
 """
 
 from __future__ import annotations
@@ -129,6 +130,7 @@ def main() -> int:
     parser.add_argument("--provider", choices=["sqlite", "postgres", "both"], default="sqlite")
     parser.add_argument("--json", help="write the results to this file")
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    parser.add_argument("--only", help="comma-separated scenarios to run (e.g. throughput,fanout)")
     args = parser.parse_args()
     kinds = ["sqlite", "postgres"] if args.provider == "both" else [args.provider]
     results: Dict[str, Dict[str, Dict[str, float]]] = {}
@@ -138,7 +140,10 @@ def main() -> int:
         runtime.start()
         client = Client(provider)
         try:
+            wanted = set(args.only.split(",")) if args.only else None
             for name, scenario in scenarios(args.quick).items():
+                if wanted is not None and name not in wanted:
+                    continue
                 results.setdefault(kind, {})[name] = scenario(client)
                 metrics = ", ".join(f"{k}={v:.2f}" for k, v in results[kind][name].items())
                 print(f"{kind:9} {name:11} {metrics}", flush=True)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite from a clean checkout: creates .venv, builds the native library
 # into it, makes sure a PostgreSQL server answers, runs cargo's unit tests and pytest.
-# Extra arguments go to pytest (e.g. scripts/test.sh -k race -x).
+# pytest runs twice: once as configured (replay cache on), and the end-to-end suite again
+# with the replay cache off (DUROXIDE_REPLAY_CACHE=0), which must give the same results.
+# Extra arguments go to both pytest runs (e.g. scripts/test.sh -k race -x).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,7 +12,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # shellcheck disable=SC1091
 source .venv/bin/activate
-python -m pip install --quiet --disable-pip-version-check "maturin>=1.9,<2.0" "pytest>=8"
+python -m pip install --quiet --disable-pip-version-check "maturin>=1.9,<2.0" "pytest>=8" "hypothesis>=6"
 
 # A stale generated module from an older build breaks the package build.
 rm -rf python/duroxide/_ffi
@@ -21,3 +23,5 @@ export DATABASE_URL
 
 cargo test --quiet --lib
 python -m pytest "$@"
+echo "== the end-to-end suite again, replay cache off" >&2
+DUROXIDE_REPLAY_CACHE=0 python -m pytest --ignore=tests/reliability --ignore=tests/fuzz "$@"

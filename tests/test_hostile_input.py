@@ -12,73 +12,7 @@ not JSON, unregistered activity, ``yield 42`` (tests/test_errors.py); oversized 
 too many KV values, bad KV keys (tests/test_kv.py); bad PostgreSQL URLs and schema names
 (tests/test_postgres_bad_input.py).
 
-Table for docs/reliability.md (behaviour seen on both providers unless a provider is
-named; rows marked BUG assert the correct behaviour and fail today):
-
-| input | behaviour seen |
-|---|---|
-| 10 MB payload as orchestration input/output, activity input, activity result, raise_event data, enqueue_event data | works; exact round trip (about 1-4 s each) |
-| input / event / queue data nested 10,000 levels (client) | `ValueError`: "input of orchestration 'X' is nested too deeply to encode as JSON" (likewise "data of event", "data for queue"); nothing stored |
-| 10,000-level nesting as activity/retry/sub-orchestration/start/continue_as_new input, custom status, KV value (inside an orchestration) | `ValueError` at the ctx call: "<what> is nested too deeply to encode as JSON" |
-| 10,000-level nesting as orchestration result | instance Failed: "the result of orchestration 'X@1.0.0' is nested too deeply to encode as JSON" |
-| 10,000-level nesting as activity result | `ActivityFailedError` at the yield: "the result of activity 'X' is nested too deeply to encode as JSON" |
-| BUG: orchestration output nested 900 levels, read by a client whose stack is already 200 frames deep | `output` is silently the raw JSON *text* (a str) instead of the list (`_codec.decode` swallows RecursionError) |
-| ctx.all nested 100 levels | instance Failed: "the orchestration driver sent a malformed step (recursion limit exceeded ...)" |
-| BUG: ctx.all nested 1,000 levels | instance Failed: "the orchestration driver failed to start the generator: foreign callback failed: RecursionError(...)" -- the RecursionError escapes the Python driver callback |
-| lone surrogate / NUL in instance id, orchestration name, version, event name, queue name, cancel reason, KV key (client calls) | `ValueError` naming the argument: "instance_id is not valid Unicode text: a lone surrogate '\\ud800' at position 0", "event_name contains a NUL character (\\x00), which the stores cannot hold" |
-| lone surrogate / NUL in activity/orchestration names, session ids, event/queue names, custom status, KV keys and values, instance ids, versions (ctx calls) | `ValueError` at the ctx call naming the argument; nothing stored |
-| BUG: lone surrogate / NUL in `ActivityTask.with_tag(...)` | accepted; surrogate: instance Failed "malformed step (unexpected end of hex escape ...)"; NUL: works on SQLite, instance Failed on PostgreSQL "infrastructure:ack_orchestration_item: Database error: ... unsupported Unicode escape sequence" |
-| lone surrogate / NUL in registration names | `ValueError`: "orchestration name is not valid Unicode text ..." |
-| lone surrogates, NUL, C0 controls, U+2028/9, BOM, noncharacters inside payload strings and dict keys | works; exact round trip through input, output, activity, event, queue, JSON custom status and JSON KV value (PostgreSQL too) |
-| NaN / +-Infinity in client payloads | `ValueError`: "input of orchestration 'X' cannot be encoded as JSON: Out of range float values are not JSON compliant" |
-| NaN / Infinity inside an orchestration (ctx call inputs, custom status, KV value) | `ValueError` at the call; as orchestration result: Failed; as activity result: `ActivityFailedError` |
-| int with 5,000 digits | `ValueError`: "... cannot be encoded as JSON: Exceeds the limit (4300 digits) for integer string conversion ..." |
-| int with 400 digits; dict with int keys; tuples | works; JSON semantics: exact int, keys become str, tuples become lists |
-| BUG (PostgreSQL): 10 KB random (incompressible) instance id | `ProviderError` at start: "enqueue_orchestrator_work: Database error: error returned from database: index row requires 10256 bytes, maximum size is 8191"; works on SQLite |
-| BUG (PostgreSQL): 10 KB random KV key / session id | instance Failed: "infrastructure:ack_orchestration_item: Database error: error returned from database: index row requires 10280 bytes, maximum size is 8191" (the whole turn is lost; set_kv_value itself did not raise); works on SQLite |
-| 10 KB orchestration name, activity name, event name, queue name | works |
-| 10 KB activity tag | `ValueError`: "activity tag is 10241 bytes; the limit is 256 (MAX_TAG_NAME_BYTES)" |
-| empty names/ids (client, ctx, registration) | `ValueError`: "instance_id must be a non-empty string", "event name must be a non-empty string" |
-| whitespace-only registration names | `ValueError`: "orchestration name must not be blank, got '   '"; starting one: `NotRegisteredError` |
-| whitespace-only instance ids, event and queue names | works (exact) |
-| emoji, RTL, combining marks, ZWJ sequences, bidi controls, zero-width chars in every name | works (exact) |
-| NFC vs NFD ids ("é" vs "e\\u0301"), "x" vs "x " vs "X" | distinct instances, each with its own result |
-| yield int / dict / None / str / list of tasks / exhausted or closed generator / the Task class | instance Failed: "orchestration 'X@1.0.0' yielded [...] (list), which is not a task; yield what a ctx.* method returns ..." |
-| generator returns a generator / coroutine; plain function returns a coroutine | instance Failed: "orchestration 'X@1.0.0' returned a generator; orchestrations are generator functions that `return` a JSON value ..." |
-| generator raises StopIteration | instance Failed: "generator raised StopIteration" |
-| plain function returning a value / returning a generator / a lambda | works (a returned generator is run as the orchestration) |
-| generator that catches GeneratorExit and yields again (cache eviction, cancel) | works; cancel ends it "canceled: <reason>" |
-| forged Task with unknown command / negative timer | instance Failed: "malformed step (unknown variant `bogus`, ...)", "(invalid value: integer `-5`, expected u64 ...)" |
-| orchestration context used after its turn (from an activity / another instance) | `ClosedError`: "the orchestration context is not active: ..." / that instance Failed with the same text |
-| activity raises KeyboardInterrupt / GeneratorExit | `ActivityFailedError`: "KeyboardInterrupt" / "GeneratorExit"; worker thread survives |
-| BUG: activity or orchestration raises SystemExit(3) | fails with message "3" only -- the message does not say SystemExit |
-| activity / orchestration recurses forever | Failed: "maximum recursion depth exceeded" |
-| activity with wrong signature / returning an object | Failed: "<lambda>() takes 0 positional arguments but 2 were given" / "the result of activity 'X' cannot be encoded as JSON: ..." |
-| activity that never returns, retry policy timeout_ms=500 | `ActivityFailedError` "timeout: activity timed out" after ~0.5 s; the late result is ignored |
-| raise_event / enqueue_event to an unknown instance | no exception; nothing created; PostgreSQL drops the messages, a later instance with that id is unaffected |
-| BUG (SQLite): raise_event + enqueue_event to an unknown instance | the messages stay in the orchestrator queue for good; an instance later started with that id dequeues the stale message (`['fresh', 'stale']`), though the docs say such queue messages are dropped |
-| BUG (SQLite): cancel_instance on an unknown instance | no exception, but the request stays queued: an instance later started with that id ends Failed "canceled: stale cancel" (docs: "does nothing"; PostgreSQL drops it) |
-| raise_event / enqueue_event / cancel_instance on a finished instance | no exception; status, output and executions unchanged |
-| start an existing instance id (running or finished, other name or input) | ignored; first instance's result unaffected, one execution |
-| BUG: timer of 2**63-1 ms (accepted by the SDK) | SQLite: fires at once (wins a race against a 300 ms timer); PostgreSQL: instance Failed "infrastructure:ack_orchestration_item: Database error: ... value \\"9223373...\\" is out of range for type bigint" |
-| BUG (PostgreSQL): timer of 2**62 ms | instance Failed "... timestamp out of range"; SQLite: works |
-| BUG: retry policy timeout_ms / total_timeout_ms = 2**63-1 | SQLite: the attempt "timed out" at once though the activity succeeds; PostgreSQL: instance Failed, bigint out of range |
-| BUG: retry policy max_attempts >= 2**32, delay_ms/max_delay_ms/timeout_ms >= 2**64 | accepted at the call; instance Failed "the orchestration driver sent a malformed step (invalid value: integer `4294967296`, expected u32 ...)" |
-| BUG: non-semver version in continue_as_new_versioned / schedule_sub_orchestration_versioned / ctx.start_orchestration_versioned | accepted at the call; the instance (or detached child) is poisoned later: "poison: orchestration X exceeded 4 attempts (max 3)" |
-| client.start_orchestration_versioned with a non-semver or unknown version | `NotRegisteredError`: "orchestration 'X@garbage' is not registered with the runtime running on this provider ..." |
-| BUG: continue_as_new_versioned to an unregistered (valid) version, unregistered_backoff_ms=50, max_attempts=3 | SQLite: Failed "poison: orchestration X exceeded 4 attempts (max 3)" (does not name the version); PostgreSQL: still Running after 15 s (poisoned the same way after ~60 s) |
-| BUG: RuntimeOptions(worker_node_id / service_name / service_version with a lone surrogate) | accepted; `Runtime.start()` raises a bare `UnicodeEncodeError` "'utf-8' codec can't encode character '\\ud800' in position 1: surrogates not allowed" that does not name the option |
-| BUG (PostgreSQL): RuntimeOptions(worker_node_id="a\\x00b") | accepted; the worker dispatcher fails every fetch ("invalid byte sequence for encoding \\"UTF8\\": 0x00") and activities never run: the instance hangs; SQLite works |
-| RuntimeOptions(service_name / service_version with NUL) | works |
-| one Client from 32 threads (and hostile calls mixed in) | all 32 instances complete; every hostile call raises `ValueError` |
-| Runtime.start() twice / register after start | `RuntimeStateError`: "the runtime is already started" / "cannot register activity 'X' after start() ..." |
-| register the same name twice | `ValueError`: "activity 'X' is already registered"; the first registration runs |
-| shutdown() twice; Runtime used after shutdown | no error; `is_running` False, `metrics_snapshot()` None; register/start raise `ClosedError`; a new Runtime serves (and runs instances started while none ran) |
-| Client used after close() | `ClosedError`: "this Client was closed; create a new Client(provider)" from every method |
-| timeout_ms / poll_interval_ms negative, NaN, +-inf, 10**30, str, None, bool | `ValueError`: "timeout_ms must be a number of milliseconds >= 0, got -1" / "... must be at most 9223372036854775807 ms, got inf" |
-| BUG: wait_for_status_change(last_seen_version=2**64) | `ValueError` "u64 requires 0 <= value < 18446744073709551616" -- does not name last_seen_version |
-| BUG: argument rejections by the Client (NUL id, bad timeout, ...) | plain `ValueError`, not the documented `InvalidArgumentError` (errors.py: "Every exception the SDK raises derives from DuroxideError") |
-| ctx.all of 200 activities | works (1-2 s); time grows superlinearly with width: 600 activities ~7-9 s, 2000 ~85-96 s (SQLite / PostgreSQL) |
+The table of cases and the behaviour seen is in docs/reliability.md.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 
 try:
-    from hypothesis import HealthCheck, settings
+    from hypothesis import HealthCheck, Phase, settings
     from hypothesis.database import DirectoryBasedExampleDatabase
 except ImportError:  # pragma: no cover - the fuzz suite needs hypothesis
     collect_ignore_glob = ["test_*.py"]
@@ -45,4 +45,9 @@ if settings is not None:
     settings.register_profile("ci", max_examples=25, **_common)
     settings.register_profile("dev", max_examples=100, **_common)
     settings.register_profile("long", max_examples=2000, **_common)
+    # Generation only, no corpus: for chasing a failure with the calls printed
+    # (DUROXIDE_FUZZ_VERBOSE=1 python -m pytest -s ...).
+    settings.register_profile(
+        "debug", **{**_common, "database": None}, max_examples=200, phases=[Phase.generate]
+    )
     settings.load_profile(PROFILE)

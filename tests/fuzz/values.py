@@ -80,10 +80,15 @@ unicode_text = st.text(any_char, max_size=40)
 
 
 def huge_text() -> st.SearchStrategy[str]:
-    return st.builds(
-        lambda unit, n: unit * n,
-        st.sampled_from(["a", "é", "💥", "\U0010ffff", "ab\x00"]),
-        st.sampled_from([1_000, 70_000, 300_000]),
+    """Long strings: up to ~300 KB of UTF-8, at most ~1 MB once JSON-escaped (the SDK
+    escapes everything outside ASCII, a 4-byte character as 12 bytes)."""
+    return st.one_of(
+        st.builds(lambda n: "a" * n, st.sampled_from([1_000, 65_536, 65_537, 262_144, 262_145, 300_000])),
+        st.builds(
+            lambda unit, n: unit * n,
+            st.sampled_from(["é", "💥", "\U0010ffff", "ab\x00"]),
+            st.sampled_from([1_000, 20_000, 70_000]),
+        ),
     )
 
 

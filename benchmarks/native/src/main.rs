@@ -1,7 +1,7 @@
 //! The scenarios of `benchmarks/bench.py`, driven from Rust directly on the duroxide
 //! crate with the same options: the floor the Python SDK is measured against.
 //!
-//! `cargo run --release -p duroxide-native-bench -- [--provider sqlite|postgres|both] [--json FILE] [--quick]`
+//! `cargo run --release -p duroxide-native-bench -- [--provider sqlite|postgres|both] [--json FILE] [--quick] [--only a,b]`
 //!
 //! Output lines and JSON match bench.py's, so `benchmarks/compare.py` can pair them.
 
@@ -139,48 +139,56 @@ fn metric(pairs: &[(&str, f64)]) -> Metrics {
     pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
 }
 
-async fn scenarios(client: &Client, quick: bool) -> Vec<(String, Metrics)> {
+async fn scenarios(client: &Client, quick: bool, only: &dyn Fn(&str) -> bool) -> Vec<(String, Metrics)> {
     let mut out = Vec::new();
-    let mut samples = Vec::new();
-    for i in 0..20 {
-        samples.push(run_many(client, "One", &[i.to_string()]).await * 1000.0);
+    if only("latency") {
+        let mut samples = Vec::new();
+        for i in 0..20 {
+            samples.push(run_many(client, "One", &[i.to_string()]).await * 1000.0);
+        }
+        samples.sort_by(f64::total_cmp);
+        out.push((
+            "latency".into(),
+            metric(&[("median_ms", (samples[9] + samples[10]) / 2.0)]),
+        ));
     }
-    samples.sort_by(f64::total_cmp);
-    out.push((
-        "latency".into(),
-        metric(&[("median_ms", (samples[9] + samples[10]) / 2.0)]),
-    ));
 
-    let n = if quick { 100 } else { 300 };
-    let inputs: Vec<String> = (0..n).map(|i| i.to_string()).collect();
-    let s = run_many(client, "One", &inputs).await;
-    out.push((
-        "throughput".into(),
-        metric(&[("orchestrations_per_s", n as f64 / s), ("seconds", s)]),
-    ));
+    if only("throughput") {
+        let n = if quick { 100 } else { 300 };
+        let inputs: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+        let s = run_many(client, "One", &inputs).await;
+        out.push((
+            "throughput".into(),
+            metric(&[("orchestrations_per_s", n as f64 / s), ("seconds", s)]),
+        ));
+    }
 
-    let n: u64 = if quick { 100 } else { 500 };
-    let s = run_one(
-        client,
-        "Fan",
-        n.to_string(),
-        (0..n).sum::<u64>().to_string(),
-    )
-    .await;
-    out.push((
-        "fanout".into(),
-        metric(&[("activities_per_s", n as f64 / s), ("seconds", s)]),
-    ));
+    if only("fanout") {
+        let n: u64 = if quick { 100 } else { 500 };
+        let s = run_one(
+            client,
+            "Fan",
+            n.to_string(),
+            (0..n).sum::<u64>().to_string(),
+        )
+        .await;
+        out.push((
+            "fanout".into(),
+            metric(&[("activities_per_s", n as f64 / s), ("seconds", s)]),
+        ));
+    }
 
-    let n = if quick { 50 } else { 200 };
-    let s = run_many(client, "Timer", &vec!["10".to_string(); n]).await;
-    out.push((
-        "timers".into(),
-        metric(&[("orchestrations_per_s", n as f64 / s), ("seconds", s)]),
-    ));
+    if only("timers") {
+        let n = if quick { 50 } else { 200 };
+        let s = run_many(client, "Timer", &vec!["10".to_string(); n]).await;
+        out.push((
+            "timers".into(),
+            metric(&[("orchestrations_per_s", n as f64 / s), ("seconds", s)]),
+        ));
+    }
 
     let sizes: &[u64] = if quick { &[100] } else { &[100, 200, 400] };
-    for &n in sizes {
+    for &n in sizes.iter().filter(|n| only(&format!("chain-{n}"))) {
         let s = run_one(
             client,
             "Chain",
@@ -199,8 +207,12 @@ async fn scenarios(client: &Client, quick: bool) -> Vec<(String, Metrics)> {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     // Before the runtime installs its stdout logger: keep stdout for the results.
+    // RUST_LOG=warn shows the core's warnings (benchmarks/sqlite_contention.py counts them).
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("error"))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
         .with_writer(std::io::stderr)
         .try_init();
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -216,6 +228,10 @@ async fn main() {
         _ => vec!["sqlite"],
     };
     let quick = args.iter().any(|a| a == "--quick");
+    // --only latency,fanout: just those scenarios.
+    let only_list: Option<Vec<String>> =
+        value("--only").map(|v| v.split(',').map(str::to_string).collect());
+    let only = |name: &str| only_list.as_ref().is_none_or(|l| l.iter().any(|n| n == name));
     let mut results: BTreeMap<String, BTreeMap<String, Metrics>> = BTreeMap::new();
     for kind in kinds {
         let store = provider(kind).await;
@@ -227,7 +243,7 @@ async fn main() {
         let runtime =
             Runtime::start_with_options(store.clone(), activities, orchestrations, options).await;
         let client = Client::new(store);
-        for (name, metrics) in scenarios(&client, quick).await {
+        for (name, metrics) in scenarios(&client, quick, &only).await {
             let shown: Vec<String> = metrics.iter().map(|(k, v)| format!("{k}={v:.2}")).collect();
             println!("{kind:9} {name:11} {}", shown.join(", "));
             results
