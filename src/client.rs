@@ -124,7 +124,7 @@ impl Client {
                 ),
             });
         }
-        executor::block_on(async move {
+        within("starting the instance", async move {
             match version {
                 Some(v) => {
                     core.start_orchestration_versioned(instance_id, name, v, input)
@@ -133,14 +133,14 @@ impl Client {
                 None => core.start_orchestration(instance_id, name, input).await,
             }
         })
-        .map_err(Into::into)
     }
 
     pub fn get_status(&self, instance_id: String) -> Result<OrchestrationState> {
         let core = self.core()?;
-        executor::block_on(async move { core.get_orchestration_status(&instance_id).await })
-            .map(Into::into)
-            .map_err(Into::into)
+        within("reading the instance's state", async move {
+            core.get_orchestration_status(&instance_id).await
+        })
+        .map(Into::into)
     }
 
     pub fn wait_for_orchestration(
@@ -202,32 +202,37 @@ impl Client {
 
     pub fn raise_event(&self, instance_id: String, event_name: String, data: String) -> Result<()> {
         let core = self.core()?;
-        executor::block_on(async move { core.raise_event(instance_id, event_name, data).await })
-            .map_err(Into::into)
+        within("raising the event", async move {
+            core.raise_event(instance_id, event_name, data).await
+        })
     }
 
     pub fn enqueue_event(&self, instance_id: String, queue: String, data: String) -> Result<()> {
         let core = self.core()?;
-        executor::block_on(async move { core.enqueue_event(instance_id, queue, data).await })
-            .map_err(Into::into)
+        within("enqueueing the message", async move {
+            core.enqueue_event(instance_id, queue, data).await
+        })
     }
 
     pub fn cancel_instance(&self, instance_id: String, reason: String) -> Result<()> {
         let core = self.core()?;
-        executor::block_on(async move { core.cancel_instance(instance_id, reason).await })
-            .map_err(Into::into)
+        within("cancelling the instance", async move {
+            core.cancel_instance(instance_id, reason).await
+        })
     }
 
     pub fn get_kv_value(&self, instance_id: String, key: String) -> Result<Option<String>> {
         let core = self.core()?;
-        executor::block_on(async move { core.get_kv_value(&instance_id, &key).await })
-            .map_err(Into::into)
+        within("reading the KV value", async move {
+            core.get_kv_value(&instance_id, &key).await
+        })
     }
 
     pub fn get_kv_all_values(&self, instance_id: String) -> Result<HashMap<String, String>> {
         let core = self.core()?;
-        executor::block_on(async move { core.get_kv_all_values(&instance_id).await })
-            .map_err(Into::into)
+        within("reading the KV values", async move {
+            core.get_kv_all_values(&instance_id).await
+        })
     }
 
     /// Waits until the instance has set `key`. Gives up at once when the instance ended
@@ -248,14 +253,35 @@ impl Client {
                 let notified = watch.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
-                if let Some(value) = core.get_kv_value(&instance_id, &key).await? {
+                let read = |what: &'static str| {
+                    let (core, instance_id, key) = (&core, &instance_id, &key);
+                    async move {
+                        match tokio::time::timeout(
+                            read_limit(deadline),
+                            core.get_kv_value(instance_id, key),
+                        )
+                        .await
+                        {
+                            Ok(value) => value.map_err(DuroxideError::from),
+                            Err(_) => Err(no_answer(what)),
+                        }
+                    }
+                };
+                if let Some(value) = read("reading the KV value").await? {
                     return Ok(value);
                 }
-                let state: OrchestrationState =
-                    core.get_orchestration_status(&instance_id).await?.into();
+                let state: OrchestrationState = match tokio::time::timeout(
+                    read_limit(deadline),
+                    core.get_orchestration_status(&instance_id),
+                )
+                .await
+                {
+                    Ok(status) => status?.into(),
+                    Err(_) => return Err(no_answer("reading the instance's state")),
+                };
                 if state.is_terminal() {
                     // The last turn may have set it just before ending.
-                    if let Some(value) = core.get_kv_value(&instance_id, &key).await? {
+                    if let Some(value) = read("reading the KV value").await? {
                         return Ok(value);
                     }
                     return Err(DuroxideError::NotFound {
@@ -309,7 +335,16 @@ async fn wait_until<T>(
         let notified = watch.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let state: OrchestrationState = core.get_orchestration_status(instance_id).await?.into();
+        let read = tokio::time::timeout(
+            read_limit(deadline),
+            core.get_orchestration_status(instance_id),
+        )
+        .await;
+        let state: OrchestrationState = match read {
+            Ok(status) => status?.into(),
+            Err(_) if Instant::now() >= deadline => return Ok(None),
+            Err(_) => return Err(no_answer("reading the instance's state")),
+        };
         if let Some(found) = done(&state) {
             return Ok(Some(found));
         }
@@ -324,6 +359,42 @@ async fn wait_until<T>(
             poll = (poll * 2).min(max_poll);
         }
     }
+}
+
+/// Longest a client call waits for the store (a database outage, a stalled network)
+/// before it raises instead of hanging.
+const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A read inside a wait: until the wait's deadline, but at least 2 s (a slow store is not
+/// an outage) and at most `CALL_TIMEOUT`.
+fn read_limit(deadline: Instant) -> Duration {
+    deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_secs(2))
+        .min(CALL_TIMEOUT)
+}
+
+fn no_answer(what: &str) -> DuroxideError {
+    DuroxideError::provider(format!(
+        "the store did not answer ({what}) within {} s; check that the database is reachable",
+        CALL_TIMEOUT.as_secs()
+    ))
+}
+
+/// Runs one store call of a client on the shared runtime, within `CALL_TIMEOUT`.
+pub(crate) fn within<T, Fut>(what: &'static str, call: Fut) -> Result<T>
+where
+    Fut: std::future::Future<Output = std::result::Result<T, duroxide::ClientError>>
+        + Send
+        + 'static,
+    T: Send + 'static,
+{
+    executor::block_on(async move {
+        match tokio::time::timeout(CALL_TIMEOUT, call).await {
+            Ok(result) => result.map_err(Into::into),
+            Err(_) => Err(no_answer(what)),
+        }
+    })
 }
 
 fn validate_instance_id(instance_id: &str) -> Result<()> {

@@ -8,7 +8,6 @@ use crate::admin_records::{
 };
 use crate::client::Client;
 use crate::error::{DuroxideError, Result};
-use crate::executor;
 
 const STATUSES: [&str; 4] = ["Running", "Completed", "Failed", "ContinuedAsNew"];
 
@@ -21,7 +20,7 @@ impl Client {
         T: Send + 'static,
     {
         let core = self.core()?;
-        executor::block_on(async move { call(core).await }).map_err(Into::into)
+        crate::client::within("an admin call", async move { call(core).await })
     }
 
     pub fn get_system_metrics(&self) -> Result<SystemMetrics> {

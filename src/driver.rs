@@ -255,6 +255,12 @@ impl OrchestrationDriver {
             Ok(Step::Yield { task, at }) => (task, at),
             Ok(Step::Return(output)) => {
                 generator.mark_finished();
+                if self.ctx.is_replaying() {
+                    // A generator can only finish on something new: the engine is still
+                    // walking recorded steps, so the code took fewer steps than history.
+                    let message = self.returned_early(&generator);
+                    return self.finish(Some(generator), Err(message));
+                }
                 return self.finish(Some(generator), Ok(output));
             }
             Ok(Step::Fail(message)) => {
@@ -283,6 +289,28 @@ impl OrchestrationDriver {
             }
             Poll::Ready(outcome) => self.resume(generator, outcome, cx),
         }
+    }
+
+    fn returned_early(&self, generator: &Generator) -> String {
+        let last = generator
+            .handle
+            .with_trace(|t| self.note_of(generator, t.last_yield()));
+        let after = match last {
+            Some(note) => format!(
+                " after step {}, {}{}",
+                note.step,
+                note.yielded,
+                note.at.map(|a| format!(" at {a}")).unwrap_or_default()
+            ),
+            None => " before its first step".into(),
+        };
+        format!(
+            "nondeterministic: orchestration '{}@{}' diverged from its history: the code returned{after}, \
+             but the history records more steps. An instance that is already running must replay the same \
+             steps in the same order. Restore the old code path, or register the change as a new version \
+             (register_orchestration_versioned) so running instances keep the old one.",
+            generator.info.orchestration_name, generator.info.orchestration_version
+        )
     }
 
     fn diverged(&self, what: &str) -> String {

@@ -42,13 +42,13 @@ impl Provider {
             connect(async move { SqliteProvider::new(&url, None).await }).map_err(|e| {
                 DuroxideError::provider(format!("cannot open SQLite database {path:?}: {e}"))
             })?;
-        Ok(Self::wrap(Arc::new(provider), "sqlite"))
+        Ok(Self::wrap_sqlite(provider))
     }
 
     pub fn sqlite_in_memory() -> Result<Self> {
         let provider = connect(async { SqliteProvider::new_in_memory().await })
             .map_err(|e| DuroxideError::provider(format!("cannot create in-memory SQLite: {e}")))?;
-        Ok(Self::wrap(Arc::new(provider), "sqlite"))
+        Ok(Self::wrap_sqlite(provider))
     }
 
     pub fn connect_postgres(url: String, schema: Option<String>) -> Result<Self> {
@@ -77,13 +77,21 @@ impl Provider {
         .map_err(|e| {
             DuroxideError::provider(format!("cannot connect to PostgreSQL at {shown}: {e}"))
         })?;
-        Ok(Self::wrap(Arc::new(provider), "postgres"))
+        Ok(Self::wrap(Arc::new(provider), None, "postgres"))
     }
 
-    fn wrap(store: Arc<dyn CoreProvider>, kind: &'static str) -> Self {
+    fn wrap_sqlite(provider: SqliteProvider) -> Self {
+        let pool = provider.get_pool().clone();
+        Self::wrap(Arc::new(provider), Some(pool), "sqlite")
+    }
+
+    fn wrap(
+        store: Arc<dyn CoreProvider>,
+        sqlite_pool: Option<sqlx::SqlitePool>,
+        kind: &'static str,
+    ) -> Self {
         let events = Arc::new(StoreEvents::default());
-        let retry_locks = kind == "sqlite";
-        let inner = Arc::new(Store::new(store, events.clone(), retry_locks));
+        let inner = Arc::new(Store::new(store, events.clone(), sqlite_pool));
         Self {
             inner,
             events,

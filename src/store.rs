@@ -36,16 +36,44 @@ pub struct Store {
     retry_locks: bool,
     /// SQLite: one writing call at a time from this process (see `write`).
     writer: Option<tokio::sync::Mutex<()>>,
+    /// SQLite: the provider's pool, to tell whether an instance exists (see
+    /// `enqueue_for_orchestrator`).
+    sqlite_pool: Option<sqlx::SqlitePool>,
 }
 
 impl Store {
-    pub fn new(inner: Arc<dyn Provider>, events: Arc<StoreEvents>, retry_locks: bool) -> Self {
+    pub fn new(
+        inner: Arc<dyn Provider>,
+        events: Arc<StoreEvents>,
+        sqlite_pool: Option<sqlx::SqlitePool>,
+    ) -> Self {
+        let sqlite = sqlite_pool.is_some();
         Self {
             inner,
             events,
-            writer: retry_locks.then(|| tokio::sync::Mutex::new(())),
-            retry_locks,
+            writer: sqlite.then(|| tokio::sync::Mutex::new(())),
+            retry_locks: sqlite,
+            sqlite_pool,
         }
+    }
+
+    /// False when a message for `item`'s instance would be an orphan: no such instance
+    /// and no message (a pending start) queued for it. The SQLite provider keeps an
+    /// orphan event or cancellation at the head of its queue for good, re-fetching and
+    /// releasing it on every poll, and no other instance moves (PostgreSQL drops them).
+    /// Such a message is dropped here instead, as on PostgreSQL.
+    async fn has_addressee(&self, item: &WorkItem) -> bool {
+        let (Some(pool), Some(instance)) = (&self.sqlite_pool, client_message_target(item)) else {
+            return true;
+        };
+        let known: Result<bool, sqlx::Error> = sqlx::query_scalar(
+            "SELECT EXISTS(SELECT 1 FROM instances WHERE instance_id = ?1) \
+             OR EXISTS(SELECT 1 FROM orchestrator_queue WHERE instance_id = ?1)",
+        )
+        .bind(instance)
+        .fetch_one(pool)
+        .await;
+        known.unwrap_or(true) // when in doubt, deliver
     }
 
     /// A call that writes. On SQLite, writing calls from this process take turns: the
@@ -175,6 +203,16 @@ impl Store {
         let (elapsed, history_len) = self.events.turn_so_far(lock_token)?;
         (only_results && !delta.is_empty() && history_len >= COALESCE_MIN_HISTORY)
             .then(|| (elapsed * COALESCE_FACTOR).min(COALESCE_MAX_PAUSE))
+    }
+}
+
+/// The instance a client-sent message (event, queue message, cancellation) is for.
+fn client_message_target(item: &WorkItem) -> Option<&str> {
+    match item {
+        WorkItem::ExternalRaised { instance, .. }
+        | WorkItem::QueueMessage { instance, .. }
+        | WorkItem::CancelInstance { instance, .. } => Some(instance),
+        _ => None,
     }
 }
 
@@ -416,6 +454,10 @@ impl Provider for Store {
         item: WorkItem,
         delay: Option<Duration>,
     ) -> Result<(), ProviderError> {
+        if !self.has_addressee(&item).await {
+            tracing::debug!(target: "duroxide::python", ?item, "dropping a message for an instance that does not exist");
+            return Ok(());
+        }
         self.write(|| self.inner.enqueue_for_orchestrator(item.clone(), delay))
             .await
     }

@@ -44,5 +44,23 @@ def decode(text: str) -> Any:
 
 def encode_typed(value: Any, what: str) -> str:
     """The ``*_typed`` encoding: a ``str`` is sent as is, anything else as JSON (the
-    convention of the core's typed helpers, which send a JSON string unquoted)."""
-    return value if isinstance(value, str) else encode(value, what)
+    convention of the core's typed helpers, which send a JSON string unquoted). A ``str``
+    the stores cannot hold (NUL, lone surrogates) raises InvalidArgumentError."""
+    if isinstance(value, str):
+        from ._validate import text
+
+        return text(what, value, allow_empty=True)
+    return encode(value, what)
+
+
+def storable(message: str) -> str:
+    """``message`` with what the stores cannot hold escaped: NUL as ``\\x00`` (PostgreSQL
+    refuses it), lone surrogates as ``\\udXXX`` (not UTF-8). For failure messages, which
+    must always be recorded."""
+    if "\x00" in message:
+        message = message.replace("\x00", "\\x00")
+    try:
+        message.encode("utf-8")
+    except UnicodeEncodeError:
+        message = message.encode("utf-8", "backslashreplace").decode("utf-8")
+    return message

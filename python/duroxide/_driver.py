@@ -18,7 +18,7 @@ import logging
 from typing import Any, Callable, Dict, Optional
 
 from . import errors
-from ._codec import decode, encode, encode_typed
+from ._codec import decode, encode, encode_typed, storable
 from ._native import gen
 from ._workers import WorkerPool
 from .context import ActivityContext, OrchestrationContext
@@ -62,7 +62,16 @@ def describe(exc: BaseException) -> str:
     return text if text else name
 
 
+def _safe_repr(value: Any) -> str:
+    try:
+        text = repr(value)
+    except BaseException:  # noqa: B036 - a __repr__ that raises
+        text = f"<{type(value).__name__} object>"
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
 def _step_fail(message: str) -> str:
+    message = storable(message)
     return json.dumps({"fail": message})
 
 
@@ -222,7 +231,7 @@ class Stepper(gen.OrchestrationStepper):
             self._live.pop(generator_id, None)
             self.release_generator(live)
             return _step_fail(
-                f"orchestration {live.name!r} yielded {yielded!r} ({type(yielded).__name__}), which is not a task; "
+                f"orchestration {live.name!r} yielded {_safe_repr(yielded)} ({type(yielded).__name__}), which is not a task; "
                 "yield what a ctx.* method returns, e.g. `yield ctx.schedule_activity(...)`"
             )
         live.pending = yielded
@@ -264,7 +273,7 @@ class Invoker(gen.ActivityInvoker):
         input: str,
         completion: "gen.ActivityCompletion",
     ) -> None:
-        self._pool.submit(lambda: completion.complete(self._run(ctx, info, input)))
+        self._pool.submit(lambda: _complete(completion, self._run(ctx, info, input)))
 
     def _run(self, ctx: "gen.ActivityContext", info: "gen.ActivityInfo", input: str) -> "gen.ActivityOutcome":
         name = info.activity_name
@@ -280,8 +289,21 @@ class Invoker(gen.ActivityInvoker):
         except BaseException as e:  # noqa: B036 - KeyboardInterrupt/SystemExit fail the activity only
             if not isinstance(e, Exception):
                 log.warning("activity %s raised %s; the activity fails, the worker goes on", name, type(e).__name__)
-            return gen.ActivityOutcome(ok=False, payload=describe(e))
+            return gen.ActivityOutcome(ok=False, payload=storable(describe(e)))
 
 
 async def _await(awaitable: Any) -> Any:
     return await awaitable
+
+
+def _complete(completion: "gen.ActivityCompletion", outcome: "gen.ActivityOutcome") -> None:
+    """Report an outcome; if it cannot cross into Rust, report that instead (an activity
+    must never be left without an outcome)."""
+    try:
+        completion.complete(outcome)
+    except BaseException as e:  # noqa: B036
+        message = storable(f"the activity's outcome could not be reported: {describe(e)}")
+        try:
+            completion.complete(gen.ActivityOutcome(ok=False, payload=message))
+        except BaseException:  # noqa: B036
+            log.exception("an activity outcome could not be reported")

@@ -24,8 +24,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _raw(value: Any, what: str) -> str:
-    text = encode_typed(value, what)
-    return _validate.text(what, text, allow_empty=True) if isinstance(value, str) else text
+    return encode_typed(value, what)
 
 
 def _with_input(task: Task, input_text: str) -> Task:

@@ -52,7 +52,6 @@ from duroxide import (
 from conftest import new_id
 
 from .values import (
-    INCLUDE_KNOWN_BUGS,
     any_value,
     big_ints,
     budget,
@@ -349,14 +348,7 @@ def perform(env: ClientEnv, method: str, args: Tuple[Any, ...]) -> Any:
     if method == "start_waiter":
         env.pool.append(env.start_waiter())
         return None
-    if method in K8_METHODS and env.backend == "sqlite" and not INCLUDE_KNOWN_BUGS:
-        iid = args[0]
-        if isinstance(iid, str) and iid and is_storable(iid) and client.get_status(iid).status == "NotFound":
-            return "skipped: K8 (raise_event/cancel_instance of an unknown instance wedges SQLite)"
     return getattr(client, method)(*args)
-
-
-K8_METHODS = ("raise_event", "raise_event_typed", "cancel_instance")
 
 
 def is_storable(text: str) -> bool:
@@ -454,9 +446,8 @@ def test_admin_records_from_random_values(ids_, before, limit, keep):
 # --------------------------------------------------------------------------- known bugs
 
 
-@pytest.mark.xfail(strict=True, reason="K8: on SQLite, raise_event/cancel_instance of an instance that does not exist wedges the orchestration dispatcher")
 @pytest.mark.parametrize("call", ["raise_event", "cancel_instance"])
-def test_known_bug_sqlite_event_to_unknown_instance_wedges_the_runtime(tmp_path, call):
+def test_fixed_k8_sqlite_event_to_unknown_instance_does_not_wedge_the_runtime(tmp_path, call):
     """``raise_event`` or ``cancel_instance`` of an id that does not exist (a typo, or an
     instance deleted meanwhile) -- ``enqueue_event`` is fine. The core's SQLite provider keeps selecting the orphan event's instance ("Work items
     without orchestration context; releasing for retry", ~500 times a second) ahead of

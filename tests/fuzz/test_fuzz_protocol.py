@@ -30,11 +30,8 @@ The Stepper called directly
     ``Stepper.start/resume/release`` with random generator ids, outcome kinds and payloads
     (malformed JSON included) and a fake context: every call returns a step JSON string.
 
-Known bugs are left out of the generators (so the fuzzers keep finding new ones) and
-pinned by the ``test_known_bug_*`` tests below, which are strict xfails: when a bug is
-fixed its test XPASSes, fails the run, and the marker (and the exclusion in the
-generators) should go. ``DUROXIDE_FUZZ_KNOWN_BUGS=1`` puts the excluded inputs back.
-Bugs found here and fixed since keep a regular test that names them (K5, K6, K7).
+Every bug found here was fixed and keeps a regular test that names it (``test_fixed_k*``,
+K1-K8), and the generators produce the inputs that triggered it.
 """
 
 from __future__ import annotations
@@ -63,11 +60,11 @@ from duroxide import (
     TaskFailedError,
 )
 from duroxide import _driver, _validate
+from duroxide._codec import storable
 
 from conftest import drop_schema, new_id, postgres_url
 
 from .values import (
-    INCLUDE_KNOWN_BUGS,
     any_value,
     budget,
     encodable,
@@ -141,7 +138,9 @@ def valid_kv_key(key: Any) -> bool:
 
 
 def fail_message(msg: str) -> str:
-    return msg if msg else "RuntimeError"
+    """The message an activity raising RuntimeError(msg) fails with: what the stores
+    cannot hold (NUL, lone surrogates) arrives escaped."""
+    return storable(msg) if msg else "RuntimeError"
 
 
 def can_create(node: Dict[str, Any]) -> bool:
@@ -432,15 +431,14 @@ def fuzz_orchestration(ctx, _input):
 
 
 def fail_messages(backend: str):
-    # K1: a lone surrogate in an activity's failure message hangs the instance.
-    # K2: a NUL in it wedges PostgreSQL's orchestration dispatcher (every instance).
-    return texts(allow_surrogates=INCLUDE_KNOWN_BUGS, allow_nul=INCLUDE_KNOWN_BUGS or backend == "sqlite")
+    # Lone surrogates and NUL included: they once hung the instance (K1) and wedged
+    # PostgreSQL's dispatcher (K2); failure messages are now escaped where needed.
+    return texts(allow_surrogates=True, allow_nul=True)
 
 
 def raise_args(backend: str):
-    # K4: a lone surrogate in an orchestration's failure message is replaced by "malformed step".
-    # K3: a NUL in it is replaced by an infrastructure error on PostgreSQL.
-    msg = texts(allow_surrogates=INCLUDE_KNOWN_BUGS, allow_nul=INCLUDE_KNOWN_BUGS or backend == "sqlite")
+    # Lone surrogates and NUL included (K3, K4, fixed).
+    msg = texts(allow_surrogates=True, allow_nul=True)
     return st.one_of(
         st.tuples(),
         st.tuples(msg),
@@ -509,9 +507,8 @@ def steps(backend: str):
     )
 
 
-# K5b: yielding a value whose repr() fails is reported as "internal error in the
-# orchestration driver: ...", blaming the SDK for the user's object.
-non_tasks = st.one_of(any_value, st.builds(UnreprValue)) if INCLUDE_KNOWN_BUGS else any_value
+# Values whose repr() fails included (K5b, fixed: it was blamed on the driver).
+non_tasks = st.one_of(any_value, st.builds(UnreprValue))
 
 
 def terminals(backend: str):
@@ -631,6 +628,8 @@ def check_result(env: Env, iid: str, result) -> None:
         assert result.status == "Failed", f"the program raised {what!r:.300}, yet {result!r:.300}"
         if is_clean(what):
             assert result.error == what, f"error {result.error!r:.1000} != raised {what!r:.1000}"
+        elif isinstance(what, str) and what:
+            assert result.error == storable(what), f"error {result.error!r:.1000} != escaped {what!r:.1000}"
     else:
         assert result.status == "Failed", result
         assert "which is not a task" in result.error, result.error
@@ -966,9 +965,8 @@ def _bug_runtime(provider):
     return rt
 
 
-@pytest.mark.xfail(strict=True, reason="K1: an activity whose failure message or typed str result has a lone surrogate never completes")
 @pytest.mark.parametrize("how", ["failure message", "typed result"])
-def test_known_bug_activity_text_with_lone_surrogate_hangs(tmp_path, how):
+def test_fixed_k1_activity_text_with_lone_surrogate_completes(tmp_path, how):
     """The worker thread's completion.complete() raises UnicodeEncodeError while lowering
     the payload to Rust ("surrogates not allowed", printed as an unhandled exception in
     thread duroxide-activity-N); the activity never reports, the instance stays Running.
@@ -989,8 +987,7 @@ def test_known_bug_activity_text_with_lone_surrogate_hangs(tmp_path, how):
         rt.shutdown(500)
 
 
-@pytest.mark.xfail(strict=True, reason="K2: on PostgreSQL an activity failure message with NUL wedges every instance")
-def test_known_bug_pg_activity_failure_message_with_nul_wedges_the_dispatcher():
+def test_fixed_k2_pg_activity_failure_message_with_nul_is_recorded():
     """fetch_orchestration_item fails permanently ("unsupported Unicode escape sequence")
     for the poisoned instance, and the orchestration dispatcher of the schema makes no
     progress on any other instance either."""
@@ -1017,8 +1014,7 @@ def test_known_bug_pg_activity_failure_message_with_nul_wedges_the_dispatcher():
         drop_schema(url, schema)
 
 
-@pytest.mark.xfail(strict=True, reason="K3: on PostgreSQL an orchestration failure message with NUL is replaced by an infrastructure error")
-def test_known_bug_pg_orchestration_failure_message_with_nul(own_pg_provider):
+def test_fixed_k3_pg_orchestration_failure_message_with_nul(own_pg_provider):
     rt = _bug_runtime(own_pg_provider)
     client = Client(own_pg_provider)
     try:
@@ -1064,8 +1060,7 @@ def test_longest_timer_loses_a_race_on_postgres_and_longer_ones_are_refused(own_
         rt.shutdown(500)
 
 
-@pytest.mark.xfail(strict=True, reason="K4: an orchestration failure message with a lone surrogate becomes 'malformed step'")
-def test_known_bug_orchestration_failure_message_with_lone_surrogate(tmp_path):
+def test_fixed_k4_orchestration_failure_message_with_lone_surrogate(tmp_path):
     provider = SqliteProvider.open(str(tmp_path / "k4.db"))
     rt = _bug_runtime(provider)
     try:
@@ -1103,8 +1098,7 @@ def test_stepper_survives_exceptions_whose_str_fails():
         assert "fail" in step, step
 
 
-@pytest.mark.xfail(strict=True, reason="K5b: yielding a value whose repr() fails is reported as an internal error of the driver")
-def test_known_bug_yielding_an_unreprable_value_blames_the_driver():
+def test_fixed_k5b_yielding_an_unreprable_value_names_the_value():
     """Observed: 'internal error in the orchestration driver: repr() of this value fails'.
     The user's object is at fault; the message should say the orchestration yielded a
     value that is not a task, as it does for any other non-task."""

@@ -13,10 +13,6 @@ from hypothesis import strategies as st
 
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
 
-# Known SDK bugs (see the ``test_known_bug_*`` tests). The generators leave out the inputs
-# that trigger them, so the fuzzers keep looking for new bugs; DUROXIDE_FUZZ_KNOWN_BUGS=1
-# puts them back (the fuzzers then fail on them).
-INCLUDE_KNOWN_BUGS = os.environ.get("DUROXIDE_FUZZ_KNOWN_BUGS", "") == "1"
 
 
 def budget(ci: int, long: int, dev: int | None = None) -> int:

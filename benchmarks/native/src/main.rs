@@ -139,7 +139,11 @@ fn metric(pairs: &[(&str, f64)]) -> Metrics {
     pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
 }
 
-async fn scenarios(client: &Client, quick: bool, only: &dyn Fn(&str) -> bool) -> Vec<(String, Metrics)> {
+async fn scenarios(
+    client: &Client,
+    quick: bool,
+    only: &dyn Fn(&str) -> bool,
+) -> Vec<(String, Metrics)> {
     let mut out = Vec::new();
     if only("latency") {
         let mut samples = Vec::new();
@@ -231,7 +235,11 @@ async fn main() {
     // --only latency,fanout: just those scenarios.
     let only_list: Option<Vec<String>> =
         value("--only").map(|v| v.split(',').map(str::to_string).collect());
-    let only = |name: &str| only_list.as_ref().is_none_or(|l| l.iter().any(|n| n == name));
+    let only = |name: &str| {
+        only_list
+            .as_ref()
+            .is_none_or(|l| l.iter().any(|n| n == name))
+    };
     let mut results: BTreeMap<String, BTreeMap<String, Metrics>> = BTreeMap::new();
     for kind in kinds {
         let store = provider(kind).await;
