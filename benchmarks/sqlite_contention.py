@@ -31,10 +31,14 @@ def run_once(cmd: list) -> dict:
     out = Path(os.environ.get("TMPDIR", "/tmp")) / f"contention-{os.getpid()}.json"
     env = dict(os.environ, RUST_LOG="warn")
     proc = subprocess.run([*cmd, "--json", str(out)], cwd=ROOT, env=env, capture_output=True, text=True)
-    warnings = sum(1 for line in proc.stderr.splitlines() if LOCKED.search(line))
+    lines = proc.stderr.splitlines()
+    warnings = sum(1 for line in lines if LOCKED.search(line) and "FAILED ORCHESTRATION" not in line)
+    # bench.py exits nonzero on a failed orchestration; the native program reports each.
+    failed = sum(1 for line in lines if line.startswith("FAILED ORCHESTRATION"))
     figures = json.loads(out.read_text()) if proc.returncode == 0 and out.exists() else None
     out.unlink(missing_ok=True)
-    return {"ok": proc.returncode == 0, "lock_warnings": warnings, "figures": figures, "tail": proc.stderr[-2000:]}
+    ok = proc.returncode == 0 and failed == 0
+    return {"ok": ok, "failed": failed, "lock_warnings": warnings, "figures": figures, "tail": proc.stderr[-2000:]}
 
 
 def main() -> int:
@@ -61,12 +65,13 @@ def main() -> int:
         report[name] = {
             "runs": len(runs),
             "failed_runs": sum(not r["ok"] for r in runs),
+            "failed_orchestrations": sum(r["failed"] for r in runs),
             "lock_warnings": sum(r["lock_warnings"] for r in runs),
             "figures": [r["figures"] for r in runs],
         }
-    print(f"\n{'program':8} {'runs':>5} {'failed':>7} {'lock warnings':>14}")
+    print(f"\n{'program':8} {'runs':>5} {'failed runs':>12} {'failed orch.':>13} {'lock warnings':>14}")
     for name, r in report.items():
-        print(f"{name:8} {r['runs']:5} {r['failed_runs']:7} {r['lock_warnings']:14}")
+        print(f"{name:8} {r['runs']:5} {r['failed_runs']:12} {r['failed_orchestrations']:13} {r['lock_warnings']:14}")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
     return 0 if report["ours"]["failed_runs"] == 0 else 1

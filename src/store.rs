@@ -87,11 +87,7 @@ impl Store {
         Fut: Future<Output = Result<T, ProviderError>> + Send,
         T: Send,
     {
-        let _turn = match &self.writer {
-            Some(writer) => Some(writer.lock().await),
-            None => None,
-        };
-        self.call(op).await
+        self.written(op, false).await
     }
 
     async fn call<T, F, Fut>(&self, op: F) -> Result<T, ProviderError>
@@ -113,11 +109,21 @@ impl Store {
         Fut: Future<Output = Result<T, ProviderError>> + Send,
         T: Send,
     {
+        self.written(op, true).await
+    }
+
+    /// A writing call, in its turn among this process's writers on SQLite.
+    async fn written<T, F, Fut>(&self, op: F, through_transient: bool) -> Result<T, ProviderError>
+    where
+        F: FnMut() -> Fut + Send,
+        Fut: Future<Output = Result<T, ProviderError>> + Send,
+        T: Send,
+    {
         let _turn = match &self.writer {
             Some(writer) => Some(writer.lock().await),
             None => None,
         };
-        self.retrying(op, true).await
+        self.retrying(op, through_transient).await
     }
 
     async fn retrying<T, F, Fut>(

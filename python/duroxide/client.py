@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 from . import _validate
 from ._client_admin import AdminMethods
@@ -44,6 +44,22 @@ class OrchestrationResult:
     def __repr__(self) -> str:
         detail = f"output={self.output!r}" if self.status == "Completed" else f"error={self.error!r}"
         return f"<OrchestrationResult {self.status} {detail} custom_status={self.custom_status!r}>"
+
+
+def _in_slices(wait: Callable[[int], Any], timeout_ms: int, timed_out: str) -> Any:
+    """``wait(slice_ms)`` repeated in slices of ``_WAIT_SLICE_MS`` until it answers or
+    ``timeout_ms`` passes (then DuroxideTimeoutError with ``timed_out``); returning to
+    Python between slices lets Ctrl-C through."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    while True:
+        remaining_ms = int((deadline - time.monotonic()) * 1000)
+        slice_ms = max(0, min(remaining_ms, _WAIT_SLICE_MS))
+        try:
+            with translate_errors():
+                return wait(slice_ms)
+        except DuroxideTimeoutError:
+            if remaining_ms <= _WAIT_SLICE_MS:
+                raise DuroxideTimeoutError(timed_out) from None
 
 
 _str = _validate.text
@@ -111,18 +127,12 @@ class Client(AdminMethods, TypedClientMethods):
         ``timeout_ms`` passes first. Ctrl-C interrupts the wait.
         """
         _str("instance_id", instance_id)
-        deadline = time.monotonic() + _timeout("timeout_ms", timeout_ms) / 1000
-        while True:
-            remaining_ms = int((deadline - time.monotonic()) * 1000)
-            slice_ms = max(0, min(remaining_ms, _WAIT_SLICE_MS))
-            try:
-                with translate_errors():
-                    return OrchestrationResult(self._native.wait_for_orchestration(instance_id, slice_ms))
-            except DuroxideTimeoutError:
-                if remaining_ms <= _WAIT_SLICE_MS:
-                    raise DuroxideTimeoutError(
-                        f"instance {instance_id!r} did not finish within {timeout_ms} ms"
-                    ) from None
+        state = _in_slices(
+            lambda slice_ms: self._native.wait_for_orchestration(instance_id, slice_ms),
+            _timeout("timeout_ms", timeout_ms),
+            f"instance {instance_id!r} did not finish within {timeout_ms} ms",
+        )
+        return OrchestrationResult(state)
 
     def wait_for_status_change(
         self, instance_id: str, last_seen_version: int, poll_interval_ms: int = 50, timeout_ms: int = 30_000
@@ -204,15 +214,8 @@ class Client(AdminMethods, TypedClientMethods):
         setting it. Ctrl-C interrupts the wait.
         """
         iid, k = _str("instance_id", instance_id), _str("key", key)
-        deadline = time.monotonic() + _timeout("timeout_ms", timeout_ms) / 1000
-        while True:
-            remaining_ms = int((deadline - time.monotonic()) * 1000)
-            slice_ms = max(0, min(remaining_ms, _WAIT_SLICE_MS))
-            try:
-                with translate_errors():
-                    return self._native.wait_for_kv_value(iid, k, slice_ms)
-            except DuroxideTimeoutError:
-                if remaining_ms <= _WAIT_SLICE_MS:
-                    raise DuroxideTimeoutError(
-                        f"instance {instance_id!r} did not set KV key {key!r} within {timeout_ms} ms"
-                    ) from None
+        return _in_slices(
+            lambda slice_ms: self._native.wait_for_kv_value(iid, k, slice_ms),
+            _timeout("timeout_ms", timeout_ms),
+            f"instance {instance_id!r} did not set KV key {key!r} within {timeout_ms} ms",
+        )

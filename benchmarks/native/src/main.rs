@@ -106,11 +106,18 @@ async fn run_many(client: &Client, name: &str, inputs: &[String]) -> f64 {
             .await
         {
             Ok(OrchestrationStatus::Completed { .. }) => {}
-            other => panic!("{name} {id}: {other:?}"),
+            // The stock SQLite provider loses an orchestration to lock errors now and
+            // then: count it (benchmarks/sqlite_contention.py reports it) and go on.
+            other => {
+                eprintln!("FAILED ORCHESTRATION {name} {id}: {other:?}");
+                FAILED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
         }
     }
     started.elapsed().as_secs_f64()
 }
+
+static FAILED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 async fn run_one(client: &Client, name: &str, input: String, expected: String) -> f64 {
     let id = format!("{name}-{}", nanos());
@@ -124,7 +131,10 @@ async fn run_one(client: &Client, name: &str, input: String, expected: String) -
         .await
     {
         Ok(OrchestrationStatus::Completed { output, .. }) => assert_eq!(output, expected, "{name}"),
-        other => panic!("{name}: {other:?}"),
+        other => {
+            eprintln!("FAILED ORCHESTRATION {name} {id}: {other:?}");
+            FAILED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
     }
     started.elapsed().as_secs_f64()
 }
