@@ -7,10 +7,12 @@ Profiles (``HYPOTHESIS_PROFILE``):
 * ``long``: thousands of examples -- run it before a release or after touching the step
   protocol: ``HYPOTHESIS_PROFILE=long python -m pytest tests/fuzz -q``.
 
-Every profile stores the failing (and interesting) examples it finds in
+The ``long`` profile stores the failing (and interesting) examples it finds in
 ``tests/fuzz/corpus`` (a ``DirectoryBasedExampleDatabase``). The directory is meant to be
 committed: every later run -- in CI too -- replays the stored examples first, so a bug
-found once by a long run stays covered.
+found once by a long run stays covered. ``ci`` and ``dev`` read the corpus without writing
+it: Hypothesis drops stored examples that no longer fail, and an ordinary run must not
+shrink the committed corpus (a failure they find is printed as a reproduction blob).
 
 ``deadline=None``: engine calls vary in time (a PostgreSQL round trip, a timer).
 """
@@ -22,7 +24,7 @@ from pathlib import Path
 
 try:
     from hypothesis import HealthCheck, Phase, settings
-    from hypothesis.database import DirectoryBasedExampleDatabase
+    from hypothesis.database import DirectoryBasedExampleDatabase, ReadOnlyDatabase
 except ImportError:  # pragma: no cover - the fuzz suite needs hypothesis
     collect_ignore_glob = ["test_*.py"]
     settings = None
@@ -42,8 +44,9 @@ if settings is not None:
         ],
         print_blob=True,
     )
-    settings.register_profile("ci", max_examples=25, **_common)
-    settings.register_profile("dev", max_examples=100, **_common)
+    _replay_only = {**_common, "database": ReadOnlyDatabase(_common["database"])}
+    settings.register_profile("ci", max_examples=25, **_replay_only)
+    settings.register_profile("dev", max_examples=100, **_replay_only)
     settings.register_profile("long", max_examples=2000, **_common)
     # Generation only, no corpus: for chasing a failure with the calls printed
     # (DUROXIDE_FUZZ_VERBOSE=1 python -m pytest -s ...).
