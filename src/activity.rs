@@ -7,8 +7,21 @@ use duroxide::runtime::registry::ActivityRegistry;
 use duroxide::ActivityContext as CoreActivityCtx;
 
 use crate::client::Client;
-use crate::foreign::{self, ActivityInvoker};
-use crate::store_events::StoreEvents;
+use crate::ffi::error::DuroxideError;
+use crate::ffi::interpreter;
+use crate::store::events::StoreEvents;
+
+/// Runs activity functions; the foreign side implements it. See `ActivityInvoker` in
+/// `udl/duroxide.udl`.
+pub trait ActivityInvoker: Send + Sync {
+    fn invoke(
+        &self,
+        ctx: Arc<ActivityContext>,
+        info: ActivityInfo,
+        input: String,
+        completion: Arc<ActivityCompletion>,
+    ) -> Result<(), DuroxideError>;
+}
 
 #[derive(Debug, Clone)]
 pub struct ActivityInfo {
@@ -108,7 +121,7 @@ async fn invoke(
     input: String,
     events: Arc<StoreEvents>,
 ) -> Result<String, String> {
-    if !foreign::alive() {
+    if !interpreter::alive() {
         return Err("the process is exiting; the activity did not run".into());
     }
     let info = ActivityInfo::of(&ctx);

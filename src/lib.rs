@@ -3,43 +3,54 @@
 //! `udl/duroxide.udl` is the contract; each module below implements one part of it.
 //! See `docs/architecture.md` for how an orchestration step travels through them.
 
+// The map. Each folder is one concern of `udl/duroxide.udl`. Imports only go down this
+// list (each part uses only parts below it), so there is no circle:
+//
+//   runtime        ─ starts the core with the two handlers below
+//   replay         ─ replays exported histories offline (client exports them)
+//   orchestration  ─ the generator driver          activity ─ the activity handler
+//                                                  client   ─ what activity contexts hand out
+//   store          ─ providers and the shared wrapper, knowing nothing above it
+//   ffi            ─ errors, tokio, the interpreter switch, logs
+//
+// - `ffi/`: what crosses the boundary: the error type, the shared tokio runtime, the
+//   interpreter-alive switch, log routing.
+// - `store/`: the providers (SQLite, PostgreSQL), the wrapper every runtime and client of
+//   one provider shares (lock-error retries, SQLite writer turns, coalescing), what it
+//   learns about turns (commit notices, waiters) and which runtimes here use it. It
+//   knows nothing of generators.
+// - `client/`: client calls and waits, the admin API and its records.
+// - `orchestration/`: the generator driver and everything a turn needs: tasks, durable
+//   futures, combinators, outcomes, the context object, traces, the replay cache.
+// - `activity`: the handler the core calls, the activity context, the invoker callback.
+// - `runtime/`: `Runtime` (registries, start, shutdown) and its options.
+// - `replay/`: the history export format and the offline replayer (the core's replay
+//   engine driving today's code over a recorded history; nothing runs, nothing is written).
+
 mod activity;
-mod admin_records;
 mod client;
-mod client_admin;
-mod combinators;
-mod driver;
-mod error;
-mod executor;
-mod foreign;
-mod generator;
-mod local_runtimes;
-mod logging;
-mod nondeterminism;
-mod options;
-mod orchestration_context;
-mod outcome;
-mod provider;
-mod replay_cache;
+mod ffi;
+mod orchestration;
+mod replay;
 mod runtime;
 mod store;
-mod store_events;
-mod tasks;
-mod trace;
 
-pub use activity::{ActivityCompletion, ActivityContext, ActivityInfo, ActivityOutcome};
-pub use admin_records::{
+pub use activity::{
+    ActivityCompletion, ActivityContext, ActivityInfo, ActivityInvoker, ActivityOutcome,
+};
+pub use client::records::{
     DeleteInstanceResult, ExecutionInfo, HistoryEvent, InstanceFilter, InstanceInfo, InstanceTree,
     OrchestrationStats, PruneOptions, PruneResult, QueueDepths, SystemMetrics,
 };
 pub use client::{Client, OrchestrationState};
-pub use error::DuroxideError;
-pub use foreign::{ActivityInvoker, OrchestrationStepper};
-pub use logging::{init_tracing, reset_tracing, route_tracing, LogSink};
-pub use options::RuntimeConfig;
-pub use orchestration_context::{OrchestrationContext, OrchestrationInfo};
-pub use provider::Provider;
+pub use ffi::error::DuroxideError;
+pub use ffi::logging::{init_tracing, reset_tracing, route_tracing, LogSink};
+pub use orchestration::context::{OrchestrationContext, OrchestrationInfo};
+pub use orchestration::generator::OrchestrationStepper;
+pub use replay::{ReplayReport, ReplayStatus, Replayer};
+pub use runtime::options::{DeterminismChecks, RuntimeConfig};
 pub use runtime::{OrchestrationRegistration, Runtime};
+pub use store::providers::{Provider, VirtualClock};
 
 uniffi::include_scaffolding!("duroxide");
 
@@ -75,6 +86,6 @@ pub fn limits() -> Limits {
 /// and stops the shared tokio runtime so no Rust thread runs during the process's exit.
 pub fn shutdown_all(timeout_ms: u64) {
     runtime::shutdown_all(timeout_ms);
-    foreign::mark_exiting();
-    executor::shutdown(std::time::Duration::from_millis(timeout_ms));
+    ffi::interpreter::mark_exiting();
+    ffi::executor::shutdown(std::time::Duration::from_millis(timeout_ms));
 }

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 
 use duroxide::OrchestrationContext as CoreCtx;
 
-use crate::outcome::Outcome;
-use crate::tasks::Task;
+use crate::orchestration::outcome::Outcome;
+use crate::orchestration::tasks::Task;
 
 /// A context call that emits an action (the engine compares these on replay).
 #[derive(Debug, Clone, PartialEq)]

@@ -7,15 +7,19 @@ use duroxide::runtime::registry::VersionPolicy;
 use duroxide::runtime::OrchestrationRegistry;
 use duroxide::OrchestrationContext as CoreCtx;
 
-use crate::driver::{DriverEnv, DriverStats, OrchestrationDriver};
-use crate::error::{DuroxideError, Result};
-use crate::foreign::{ActivityInvoker, OrchestrationStepper};
-use crate::local_runtimes::{self, Registered};
-use crate::options::RuntimeConfig;
-use crate::provider::Provider;
-use crate::replay_cache::ReplayCache;
-use crate::tasks::Known;
-use crate::{activity, executor, logging};
+use crate::activity::{self, ActivityInvoker};
+use crate::ffi::error::{DuroxideError, Result};
+use crate::orchestration::driver::{DriverEnv, DriverStats, OrchestrationDriver};
+pub mod options;
+
+use crate::ffi::{executor, logging};
+use crate::orchestration::generator::OrchestrationStepper;
+use crate::orchestration::parked::ParkedTurn;
+use crate::orchestration::replay_cache::ReplayCache;
+use crate::orchestration::schedule::Known;
+use crate::runtime::options::RuntimeConfig;
+use crate::store::providers::Provider;
+use crate::store::registered::{self as live, LiveRuntime};
 
 #[derive(Debug, Clone)]
 pub struct OrchestrationRegistration {
@@ -26,8 +30,7 @@ pub struct OrchestrationRegistration {
 enum State {
     Idle,
     Running {
-        core: Arc<duroxide::runtime::Runtime>,
-        registered: Arc<Registered>,
+        live: Arc<LiveRuntime>,
         drivers: Arc<DriverEnv>,
     },
     Stopped,
@@ -40,9 +43,6 @@ pub struct Runtime {
     invoker: Arc<dyn ActivityInvoker>,
     state: Mutex<State>,
 }
-
-/// Every running core runtime, so the exit hook can stop them all.
-static RUNNING: Mutex<Vec<Arc<duroxide::runtime::Runtime>>> = Mutex::new(Vec::new());
 
 impl Runtime {
     pub fn new(
@@ -88,7 +88,12 @@ impl Runtime {
         )
         .map_err(DuroxideError::invalid)?;
 
-        logging::apply_runtime_options(&self.config)?;
+        logging::apply_runtime_options(
+            &self.config.log_level,
+            &self.config.log_format,
+            &self.config.service_name,
+            self.config.service_version.as_deref(),
+        )?;
         let store = self.provider.core();
         let core = executor::block_on(async move {
             duroxide::runtime::Runtime::start_with_options(
@@ -99,23 +104,16 @@ impl Runtime {
             )
             .await
         });
-        let registered = Arc::new(Registered {
-            store_id: local_runtimes::store_id(&self.provider.events()),
+        let live = Arc::new(LiveRuntime {
+            core,
+            store_id: self.provider.events().id(),
             orchestrations: orchestrations
                 .into_iter()
                 .map(|r| (r.name, r.version))
                 .collect(),
         });
-        local_runtimes::add(registered.clone());
-        RUNNING
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(core.clone());
-        *state = State::Running {
-            core,
-            registered,
-            drivers,
-        };
+        live::add(live.clone());
+        *state = State::Running { live, drivers };
         Ok(())
     }
 
@@ -133,10 +131,13 @@ impl Runtime {
                     .iter()
                     .map(|r| (r.name.clone(), r.version.clone()))
                     .collect(),
+                any: false,
             },
             cache: Arc::new(ReplayCache::new(self.config.replay_cache_size as usize)),
             events: self.provider.events(),
             stats: DriverStats::default(),
+            checks: self.config.determinism_checks,
+            check_stats: Default::default(),
         }
     }
 
@@ -181,15 +182,12 @@ impl Runtime {
             let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
             std::mem::replace(&mut *state, State::Stopped)
         };
-        if let State::Running {
-            core,
-            registered,
-            drivers,
-        } = previous
-        {
-            local_runtimes::remove(&registered);
-            stop(core, timeout_ms);
-            drivers.events.forget_parked(&drivers.cache);
+        if let State::Running { live, drivers } = previous {
+            live::remove(&live);
+            stop(&live, timeout_ms);
+            drivers
+                .events
+                .forget_turns_of(ParkedTurn::owner_of(&drivers.cache));
             drivers.cache.clear();
         }
     }
@@ -203,10 +201,10 @@ impl Runtime {
 
     pub fn metrics_snapshot(&self) -> Option<HashMap<String, u64>> {
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let State::Running { core, .. } = &*state else {
+        let State::Running { live, .. } = &*state else {
             return None;
         };
-        let m = core.metrics_snapshot()?;
+        let m = live.core.metrics_snapshot()?;
         Some(HashMap::from([
             ("orch_starts".into(), m.orch_starts),
             ("orch_completions".into(), m.orch_completions),
@@ -259,6 +257,15 @@ impl Runtime {
             ("cache_evictions".into(), drivers.cache.evictions()),
             ("cached_generators".into(), drivers.cache.len() as u64),
             ("lock_retries".into(), drivers.events.lock_retries()),
+            (
+                "determinism_checks".into(),
+                get(&drivers.check_stats.checks),
+            ),
+            (
+                "determinism_check_steps".into(),
+                get(&drivers.check_stats.steps),
+            ),
+            ("divergences".into(), get(&drivers.check_stats.divergences)),
         ])
     }
 }
@@ -269,18 +276,14 @@ impl Drop for Runtime {
     }
 }
 
-fn stop(core: Arc<duroxide::runtime::Runtime>, timeout_ms: Option<u64>) {
-    RUNNING
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .retain(|r| !Arc::ptr_eq(r, &core));
+fn stop(live: &LiveRuntime, timeout_ms: Option<u64>) {
+    let core = live.core.clone();
     executor::block_on(async move { core.shutdown(timeout_ms).await });
 }
 
 /// Stops every running runtime (the exit hook).
 pub fn shutdown_all(timeout_ms: u64) {
-    let all: Vec<_> = std::mem::take(&mut *RUNNING.lock().unwrap_or_else(|e| e.into_inner()));
-    for core in all {
-        stop(core, Some(timeout_ms));
+    for live in live::take_all() {
+        stop(&live, Some(timeout_ms));
     }
 }

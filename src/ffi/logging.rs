@@ -23,9 +23,8 @@ use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{reload, EnvFilter, Layer, Registry};
 
-use crate::error::{DuroxideError, Result};
-use crate::foreign;
-use crate::options::RuntimeConfig;
+use crate::ffi::error::{DuroxideError, Result};
+use crate::ffi::interpreter;
 
 /// Implemented by the foreign side to receive Rust log events (see the UDL).
 pub trait LogSink: Send + Sync {
@@ -165,13 +164,21 @@ fn configure(
 }
 
 /// A runtime's log options, unless logging was configured explicitly.
-pub fn apply_runtime_options(config: &RuntimeConfig) -> Result<()> {
+pub fn apply_runtime_options(
+    log_level: &str,
+    log_format: &str,
+    service_name: &str,
+    service_version: Option<&str>,
+) -> Result<()> {
     configure(
         false,
-        &config.log_level,
-        Some(parse_format(&config.log_format)?),
+        log_level,
+        Some(parse_format(log_format)?),
         None,
-        Some((config.service_name.clone(), config.service_version.clone())),
+        Some((
+            service_name.to_string(),
+            service_version.map(str::to_string),
+        )),
     )
 }
 
@@ -243,7 +250,7 @@ impl<S: Subscriber> Layer<S> for OutputLayer {
             }
             Destination::Sink(sink) => {
                 let reentered = IN_SINK.with(|f| f.replace(true));
-                if reentered || !foreign::alive() {
+                if reentered || !interpreter::alive() {
                     let settings = self
                         .output
                         .settings

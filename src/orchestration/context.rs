@@ -12,10 +12,10 @@ use std::sync::Mutex;
 use duroxide::runtime::limits::{MAX_CUSTOM_STATUS_BYTES, MAX_KV_KEYS, MAX_KV_VALUE_BYTES};
 use duroxide::OrchestrationContext as CoreCtx;
 
-use crate::error::{DuroxideError, Result};
-use crate::outcome::Outcome;
-use crate::tasks::Task;
-use crate::trace::{Effect, Interaction, Read, Trace};
+use crate::ffi::error::{DuroxideError, Result};
+use crate::orchestration::outcome::Outcome;
+use crate::orchestration::tasks::Task;
+use crate::orchestration::trace::{Effect, Interaction, Read, Trace};
 
 #[derive(Debug, Clone)]
 pub struct OrchestrationInfo {
@@ -44,6 +44,9 @@ struct Inner {
     catch_up: Option<usize>,
     /// What a caught-up generator did differently from its record.
     divergence: Option<String>,
+    /// A verify-only run (a determinism check): bound to no context, nothing is emitted,
+    /// and anything past the record is a divergence.
+    verifying: bool,
     /// The custom status as this generator last set it (`Some(None)`: reset). The core
     /// re-applies the status inherited through continue_as_new after the first poll of
     /// every replay, over a set made before the first yield; reads go by this instead.
@@ -94,6 +97,50 @@ impl OrchestrationContext {
 
     pub fn catching_up(&self) -> bool {
         self.lock().catch_up.is_some()
+    }
+
+    /// Starts a verify-only run of a fresh generator over `script`: like catching up,
+    /// but the run never goes live (see [`Self::verify_yield`]).
+    pub fn begin_verify(&self, script: Trace) {
+        let mut inner = self.lock();
+        inner.catch_up = (!script.items.is_empty()).then_some(0);
+        inner.trace = script;
+        inner.divergence = None;
+        inner.verifying = true;
+        inner.ctx = None;
+    }
+
+    /// The recorded interaction a catching-up or verifying generator meets next.
+    pub fn next_recorded(&self) -> Option<Interaction> {
+        let inner = self.lock();
+        inner
+            .catch_up
+            .and_then(|c| inner.trace.items.get(c).cloned())
+    }
+
+    /// A yield of a verify-only run, checked against the record.
+    pub fn verify_yield(&self, task: &Task) -> VerifiedYield {
+        let mut inner = self.lock();
+        let Some(cursor) = inner.catch_up else {
+            return VerifiedYield::Mismatch(None);
+        };
+        match inner.trace.items.get(cursor) {
+            Some(Interaction::Yield {
+                task: expected,
+                outcome,
+                ..
+            }) if expected == task => match outcome.clone() {
+                Some(outcome) => {
+                    advance(&mut inner, cursor);
+                    VerifiedYield::Answer(outcome)
+                }
+                None => VerifiedYield::Pending,
+            },
+            other => {
+                let recorded = other.cloned();
+                VerifiedYield::Mismatch(recorded)
+            }
+        }
     }
 
     /// A yield of the generator: recorded, or, while catching up, checked against the
@@ -156,7 +203,8 @@ impl OrchestrationContext {
     }
 
     pub fn is_replaying(&self) -> bool {
-        self.lock().ctx.as_ref().is_some_and(CoreCtx::is_replaying)
+        let inner = self.lock();
+        inner.verifying || inner.ctx.as_ref().is_some_and(CoreCtx::is_replaying)
     }
 
     pub fn set_custom_status(&self, status: String) -> Result<()> {
@@ -267,6 +315,10 @@ impl OrchestrationContext {
 
     pub fn prune_kv_values_updated_before(&self, updated_before_ms: u64) -> Result<u64> {
         let mut inner = self.lock();
+        if inner.verifying && inner.catch_up.is_none() {
+            let call = format!("prune_kv_values_updated_before({updated_before_ms})");
+            return Err(diverged(&mut inner, &call, describe_recorded(None)));
+        }
         if let Some(cursor) = inner.catch_up {
             return match inner.trace.items.get(cursor) {
                 Some(Interaction::Effect(Effect::PruneKv { before_ms, cleared }))
@@ -302,6 +354,13 @@ impl OrchestrationContext {
     /// Emits and records an effect, or checks it against the record while catching up.
     fn effect(&self, effect: Effect) -> Result<()> {
         let mut inner = self.lock();
+        if inner.verifying && inner.catch_up.is_none() {
+            return Err(diverged(
+                &mut inner,
+                &format!("{effect:?}"),
+                describe_recorded(None),
+            ));
+        }
         if let Some(cursor) = inner.catch_up {
             return match inner.trace.items.get(cursor) {
                 Some(Interaction::Effect(recorded)) if *recorded == effect => {
@@ -330,6 +389,13 @@ impl OrchestrationContext {
         unpack: impl FnOnce(Read) -> T,
     ) -> Result<T> {
         let mut inner = self.lock();
+        if inner.verifying && inner.catch_up.is_none() {
+            return Err(diverged(
+                &mut inner,
+                &format!("{probe:?}"),
+                describe_recorded(None),
+            ));
+        }
         if let Some(cursor) = inner.catch_up {
             return match inner.trace.items.get(cursor) {
                 Some(Interaction::Read(recorded)) if recorded.same_call(probe) => {
@@ -347,6 +413,16 @@ impl OrchestrationContext {
         inner.trace.push(Interaction::Read(answer.clone()));
         Ok(unpack(answer))
     }
+}
+
+/// What a verify-only run's yield met in the record.
+pub enum VerifiedYield {
+    /// The same task, answered with its recorded outcome.
+    Answer(Outcome),
+    /// The same task as the one the cached generator waits for: the check is done.
+    Pending,
+    /// Something else was recorded here (None: nothing more).
+    Mismatch(Option<Interaction>),
 }
 
 fn note_custom_status(inner: &mut Inner, effect: &Effect) {
@@ -377,7 +453,7 @@ fn diverged(inner: &mut Inner, call: &str, recorded: String) -> DuroxideError {
     DuroxideError::internal(format!("nondeterministic orchestration: {message}"))
 }
 
-fn describe_recorded(item: Option<&Interaction>) -> String {
+pub fn describe_recorded(item: Option<&Interaction>) -> String {
     match item {
         None => "nothing more".into(),
         Some(Interaction::Yield { task, .. }) => format!("yield {}", task.describe()),

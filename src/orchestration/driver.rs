@@ -24,30 +24,19 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use duroxide::OrchestrationContext as CoreCtx;
-use serde::Deserialize;
 
-use crate::combinators::TaskFuture;
-use crate::foreign::{self, OrchestrationStepper};
-use crate::generator::Generator;
-use crate::nondeterminism::YieldNote;
-use crate::outcome::Outcome;
-use crate::replay_cache::ReplayCache;
-use crate::store_events::{StoreEvents, TurnNote};
-use crate::tasks::{self, Known, Task};
-use crate::trace::{Interaction, Trace};
-
-/// One generator step, as the stepper reports it.
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum Step {
-    Yield {
-        task: Task,
-        #[serde(default)]
-        at: Option<String>,
-    },
-    Return(String),
-    Fail(String),
-}
+use crate::ffi::interpreter;
+use crate::orchestration::combinators::TaskFuture;
+use crate::orchestration::generator::{Generator, OrchestrationStepper, Step};
+use crate::orchestration::nondeterminism::YieldNote;
+use crate::orchestration::outcome::Outcome;
+use crate::orchestration::parked::ParkedTurn;
+use crate::orchestration::replay_cache::ReplayCache;
+use crate::orchestration::schedule::{self, Known};
+use crate::orchestration::tasks::Task;
+use crate::orchestration::trace::{Interaction, Trace};
+use crate::orchestration::verify::{self, CheckStats, DeterminismChecks, RecordEnd};
+use crate::store::events::StoreEvents;
 
 /// Counters of what the drivers of one runtime did (`Runtime.driver_stats`).
 #[derive(Default)]
@@ -70,6 +59,8 @@ pub struct DriverEnv {
     pub cache: Arc<ReplayCache>,
     pub events: Arc<StoreEvents>,
     pub stats: DriverStats,
+    pub checks: DeterminismChecks,
+    pub check_stats: CheckStats,
 }
 
 enum Phase {
@@ -99,6 +90,8 @@ pub struct OrchestrationDriver {
     yields: usize,
     /// The last yield of the turn, once the turn is over.
     last_yield: Option<YieldNote>,
+    /// The nondeterminism failure this driver found, if it ended the turn with one.
+    divergence: Option<String>,
 }
 
 type Turn = Poll<Result<String, String>>;
@@ -111,6 +104,7 @@ impl OrchestrationDriver {
             phase: Phase::Begin { input },
             yields: 0,
             last_yield: None,
+            divergence: None,
         }
     }
 
@@ -122,10 +116,18 @@ impl OrchestrationDriver {
         // generator cached under the same id belongs to an earlier incarnation.
         let usable = cached.filter(|g| self.ctx.is_replaying() && g.serves(&self.ctx, &input));
         match usable {
-            Some(generator) => {
+            Some(mut generator) => {
                 bump(&self.env.stats.cache_hits);
                 generator.handle.bind(Some(self.ctx.clone()));
                 let trace = generator.handle.take_trace();
+                generator.cached_turns += 1;
+                if self.env.checks.due(generator.cached_turns) {
+                    let checked = self.check(&generator, &trace, RecordEnd::Pending);
+                    if let Err(message) = checked {
+                        generator.handle.put_trace(trace);
+                        return self.finish_diverged(Some(generator), message);
+                    }
+                }
                 self.replay(generator, trace, 0, None, cx)
             }
             None => {
@@ -170,7 +172,7 @@ impl OrchestrationDriver {
             };
             if pending.is_none() {
                 self.yields += 1;
-                match tasks::build(&self.ctx, task, &self.env.known) {
+                match schedule::build(&self.ctx, task, &self.env.known) {
                     Ok(fut) => pending = Some(fut),
                     Err(message) => return self.finish(Some(generator), Err(message)),
                 }
@@ -243,13 +245,10 @@ impl OrchestrationDriver {
         step: Result<String, String>,
         cx: &mut Context<'_>,
     ) -> Turn {
-        let step = step.and_then(|json| {
-            serde_json::from_str::<Step>(&json).map_err(|e| {
-                format!("the orchestration driver sent a malformed step ({e}): {json}")
-            })
-        });
+        let step = Step::parse(step);
         if let Some(divergence) = generator.handle.take_divergence() {
-            return self.finish(Some(generator), Err(self.diverged(&divergence)));
+            let message = self.diverged(&divergence);
+            return self.finish_diverged(Some(generator), message);
         }
         let (task, at) = match step {
             Ok(Step::Yield { task, at }) => (task, at),
@@ -259,12 +258,18 @@ impl OrchestrationDriver {
                     // A generator can only finish on something new: the engine is still
                     // walking recorded steps, so the code took fewer steps than history.
                     let message = self.returned_early(&generator);
-                    return self.finish(Some(generator), Err(message));
+                    return self.finish_diverged(Some(generator), message);
+                }
+                if let Err(divergence) = self.check_before_end(&generator, true) {
+                    return self.finish_diverged(Some(generator), divergence);
                 }
                 return self.finish(Some(generator), Ok(output));
             }
             Ok(Step::Fail(message)) => {
                 generator.mark_finished();
+                if let Err(divergence) = self.check_before_end(&generator, false) {
+                    return self.finish_diverged(Some(generator), divergence);
+                }
                 return self.finish(Some(generator), Err(message));
             }
             Err(message) => return self.finish(Some(generator), Err(message)),
@@ -275,10 +280,17 @@ impl OrchestrationDriver {
             Ok(Some(recorded)) => return self.resume(generator, recorded, cx),
             Ok(None) => {}
             Err(divergence) => {
-                return self.finish(Some(generator), Err(self.diverged(&divergence)));
+                let message = self.diverged(&divergence);
+                return self.finish_diverged(Some(generator), message);
             }
         }
-        let mut pending = match tasks::build(&self.ctx, &task, &self.env.known) {
+        if matches!(task, Task::Can { .. }) {
+            // Continuing as new ends the execution: the last chance to check it.
+            if let Err(message) = self.check_before_end(&generator, true) {
+                return self.finish_diverged(Some(generator), message);
+            }
+        }
+        let mut pending = match schedule::build(&self.ctx, &task, &self.env.known) {
             Ok(fut) => fut,
             Err(message) => return self.finish(Some(generator), Err(message)),
         };
@@ -289,6 +301,36 @@ impl OrchestrationDriver {
             }
             Poll::Ready(outcome) => self.resume(generator, outcome, cx),
         }
+    }
+
+    /// A determinism check of `generator`'s record (see `verify`).
+    fn check(&self, generator: &Generator, record: &Trace, end: RecordEnd) -> Result<(), String> {
+        verify::check(
+            &self.env.stepper,
+            generator,
+            record,
+            end,
+            &self.env.check_stats,
+        )
+    }
+
+    /// Before a generator that served turns from the cache ends the execution (`returned`:
+    /// by returning or continuing as new; else by raising), prove its record replays.
+    fn check_before_end(&self, generator: &Generator, returned: bool) -> Result<(), String> {
+        if !self.env.checks.before_end(generator.cached_turns) {
+            return Ok(());
+        }
+        let record = generator.handle.with_trace(Trace::clone);
+        let pending = matches!(
+            record.items.last(),
+            Some(Interaction::Yield { outcome: None, .. })
+        );
+        let end = if pending {
+            RecordEnd::Pending
+        } else {
+            RecordEnd::Finished(returned)
+        };
+        self.check(generator, &record, end)
     }
 
     fn returned_early(&self, generator: &Generator) -> String {
@@ -322,6 +364,12 @@ impl OrchestrationDriver {
         )
     }
 
+    /// Ends the turn with a nondeterminism failure the driver found (recorded as one).
+    fn finish_diverged(&mut self, generator: Option<Generator>, message: String) -> Turn {
+        self.divergence = Some(message.clone());
+        self.finish(generator, Err(message))
+    }
+
     fn finish(&mut self, generator: Option<Generator>, result: Result<String, String>) -> Turn {
         if let Some(g) = &generator {
             self.last_yield = g.handle.with_trace(|t| self.note_of(g, t.last_yield()));
@@ -349,16 +397,21 @@ impl OrchestrationDriver {
 
     /// Leaves a suspended generator for the replay cache (it enters once this turn is
     /// committed), or lets it go; and the turn's last yield, for failure messages.
-    fn park(&self, generator: Option<Generator>, last_yield: Option<YieldNote>) {
+    fn park(&mut self, generator: Option<Generator>, last_yield: Option<YieldNote>) {
         let parked = generator
-            .filter(|g| self.env.cache.enabled() && foreign::alive() && !g.handle.catching_up())
+            .filter(|g| self.env.cache.enabled() && interpreter::alive() && !g.handle.catching_up())
             .map(|g| {
                 g.handle.bind(None);
                 (g, Arc::downgrade(&self.env.cache))
             });
-        self.env
-            .events
-            .end_turn(self.ctx.instance_id(), TurnNote { parked, last_yield });
+        self.env.events.end_turn(
+            self.ctx.instance_id(),
+            Box::new(ParkedTurn {
+                generator: parked,
+                last_yield,
+                divergence: self.divergence.take(),
+            }),
+        );
     }
 }
 
@@ -367,7 +420,7 @@ impl Future for OrchestrationDriver {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if !foreign::alive() {
+        if !interpreter::alive() {
             // The interpreter is exiting: make no progress; the instance stays durable
             // and resumes in the next process.
             return Poll::Pending;

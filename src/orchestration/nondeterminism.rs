@@ -22,6 +22,8 @@ pub struct YieldNote {
 }
 
 const MARK: &str = "diverged from its history";
+/// How the core displays a nondeterminism failure's message.
+pub const PREFIX: &str = "nondeterministic: ";
 const ADVICE: &str =
     "An instance that is already running must replay the same steps in the same order. \
 Restore the old code path, or register the change as a new version \
@@ -63,6 +65,26 @@ pub fn explain(details: &ErrorDetails, note: Option<&YieldNote>) -> Option<Error
         }
         _ => None,
     }
+}
+
+/// The message of a divergence a determinism check found: the code `did` something at
+/// `step` (at the `at` source line) where the history recorded `recorded`.
+pub fn divergence_message(
+    orchestration: &str,
+    step: usize,
+    did: &str,
+    at: Option<&str>,
+    recorded: Option<&str>,
+) -> String {
+    let at = at.map(|a| format!(" at {a}")).unwrap_or_default();
+    let recorded = recorded
+        .map(|r| format!(", but the history recorded {r}"))
+        .unwrap_or_default();
+    format!(
+        "nondeterministic: orchestration '{orchestration}' {MARK} at step {step}: the code {did}{at}{recorded}. \
+         (Found by a determinism check: a fresh run of the code over the instance's history did \
+         not repeat what the running generator did.) {ADVICE}"
+    )
 }
 
 fn nondeterminism_message(core: &str, note: Option<&YieldNote>) -> String {

@@ -2,12 +2,13 @@
 
 use std::future::Future;
 
-use crate::admin_records::{
+use crate::client::records::{
     DeleteInstanceResult, ExecutionInfo, HistoryEvent, InstanceFilter, InstanceInfo, InstanceTree,
     OrchestrationStats, PruneOptions, PruneResult, QueueDepths, SystemMetrics,
 };
 use crate::client::Client;
-use crate::error::{DuroxideError, Result};
+use crate::ffi::error::{DuroxideError, Result};
+use crate::replay::format::{self, ExecutionExport, HistoryExport};
 
 const STATUSES: [&str; 4] = ["Running", "Completed", "Failed", "ContinuedAsNew"];
 
@@ -63,6 +64,34 @@ impl Client {
 
     pub fn get_instance_tree(&self, instance_id: String) -> Result<InstanceTree> {
         self.admin(|c| async move { c.get_instance_tree(&instance_id).await.map(Into::into) })
+    }
+
+    /// Every execution of the instance, as the history export format (JSON text).
+    pub fn export_history(&self, instance_id: String) -> Result<String> {
+        let id = instance_id.clone();
+        let (info, executions) = self.admin(move |c| async move {
+            let info = c.get_instance_info(&id).await?;
+            let mut executions = Vec::new();
+            for execution_id in c.list_executions(&id).await? {
+                let events = c.read_execution_history(&id, execution_id).await?;
+                executions.push(ExecutionExport {
+                    execution_id,
+                    events,
+                });
+            }
+            Ok((info, executions))
+        })?;
+        HistoryExport {
+            format: format::FORMAT.into(),
+            format_version: format::FORMAT_VERSION,
+            core_version: crate::core_version(),
+            instance_id,
+            orchestration_name: info.orchestration_name,
+            orchestration_version: info.orchestration_version,
+            status: info.status,
+            executions,
+        }
+        .to_json()
     }
 
     pub fn list_executions(&self, instance_id: String) -> Result<Vec<u64>> {

@@ -4,9 +4,56 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use duroxide::OrchestrationContext as CoreCtx;
+use serde::Deserialize;
 
-use crate::foreign::{self, OrchestrationStepper};
-use crate::orchestration_context::{OrchestrationContext, OrchestrationInfo};
+use crate::ffi::error::DuroxideError;
+use crate::ffi::interpreter;
+use crate::orchestration::context::{OrchestrationContext, OrchestrationInfo};
+use crate::orchestration::tasks::Task;
+
+/// Creates and steps orchestration generators; the foreign side implements it. See
+/// `OrchestrationStepper` in `udl/duroxide.udl`.
+pub trait OrchestrationStepper: Send + Sync {
+    fn start(
+        &self,
+        generator_id: u64,
+        ctx: Arc<OrchestrationContext>,
+        info: OrchestrationInfo,
+        input: String,
+    ) -> Result<String, DuroxideError>;
+    fn resume(
+        &self,
+        generator_id: u64,
+        outcome_kind: u8,
+        payload: String,
+    ) -> Result<String, DuroxideError>;
+    fn release(&self, generator_id: u64) -> Result<(), DuroxideError>;
+}
+
+/// One generator step, as the stepper reports it (JSON).
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Yield {
+        task: Task,
+        /// `file:line` of the `yield`.
+        #[serde(default)]
+        at: Option<String>,
+    },
+    Return(String),
+    Fail(String),
+}
+
+impl Step {
+    /// Parses what `start`/`resume` returned.
+    pub fn parse(step: Result<String, String>) -> Result<Step, String> {
+        step.and_then(|json| {
+            serde_json::from_str::<Step>(&json).map_err(|e| {
+                format!("the orchestration driver sent a malformed step ({e}): {json}")
+            })
+        })
+    }
+}
 
 static NEXT_GENERATOR_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -20,19 +67,31 @@ pub struct Generator {
     stepper: Arc<dyn OrchestrationStepper>,
     /// The foreign side already forgot it (it returned or raised).
     finished: bool,
+    /// Turns it was taken out of the replay cache for (the determinism checks' schedule).
+    pub cached_turns: u64,
 }
 
 impl Generator {
     pub fn new(stepper: Arc<dyn OrchestrationStepper>, ctx: &CoreCtx, input: String) -> Self {
-        let handle = Arc::new(OrchestrationContext::default());
-        handle.bind(Some(ctx.clone()));
+        let generator = Self::detached(stepper, OrchestrationInfo::of(ctx), input);
+        generator.handle.bind(Some(ctx.clone()));
+        generator
+    }
+
+    /// A generator whose context object is bound to no turn (a verify-only run).
+    pub fn detached(
+        stepper: Arc<dyn OrchestrationStepper>,
+        info: OrchestrationInfo,
+        input: String,
+    ) -> Self {
         Self {
             id: NEXT_GENERATOR_ID.fetch_add(1, Ordering::Relaxed),
-            handle,
-            info: OrchestrationInfo::of(ctx),
+            handle: Arc::new(OrchestrationContext::default()),
+            info,
             input,
             stepper,
             finished: false,
+            cached_turns: 0,
         }
     }
 
@@ -76,7 +135,7 @@ impl Generator {
 impl Drop for Generator {
     fn drop(&mut self) {
         self.handle.bind(None);
-        if !self.finished && foreign::alive() {
+        if !self.finished && interpreter::alive() {
             let _ = self.stepper.release(self.id);
         }
     }

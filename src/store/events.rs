@@ -3,23 +3,19 @@
 //!
 //! - **Waiters**: after a turn of an instance is committed, the in-process waits on that
 //!   instance are woken, so `wait_for_*` returns at once instead of at its next poll.
-//! - **Turn notes**: a driver leaves its suspended generator here at the end of a turn; it
-//!   enters the replay cache only once that turn's acknowledgement succeeded, so a cached
-//!   generator never got ahead of the committed history. The note also names the last
-//!   yield, which turns the core's nondeterminism failures into messages that point at the
-//!   user's code (`nondeterminism`).
+//! - **Turn notes**: whoever ran a turn (the orchestration driver) may leave a [`TurnNote`]
+//!   for the instance; the store tells it whether the turn's acknowledgement committed, and
+//!   lets it rewrite a failure the turn is about to record. The store does not know what the
+//!   note holds (the driver parks a suspended generator in it, which enters the replay cache
+//!   only once its turn committed).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
 use duroxide::providers::{ExecutionMetadata, WorkItem};
-use duroxide::{Event, EventKind};
+use duroxide::{ErrorDetails, Event, EventKind};
 use tokio::sync::Notify;
-
-use crate::generator::Generator;
-use crate::nondeterminism::{self, YieldNote};
-use crate::replay_cache::ReplayCache;
 
 /// An orchestration item between its fetch and its acknowledgement.
 pub struct Inflight {
@@ -28,10 +24,15 @@ pub struct Inflight {
     pub history_len: usize,
 }
 
-/// What a driver left at the end of a turn.
-pub struct TurnNote {
-    pub parked: Option<(Generator, Weak<ReplayCache>)>,
-    pub last_yield: Option<YieldNote>,
+/// What the code that ran a turn wants to hear about its acknowledgement. Dropping the
+/// note without `committed` means the turn's work is void (abandoned, superseded).
+pub trait TurnNote: Send {
+    /// A better message for a failure the turn is about to record, if it has one.
+    fn explain_failure(&self, details: &ErrorDetails) -> Option<ErrorDetails>;
+    /// The turn's acknowledgement committed; `terminal` when the execution ended.
+    fn committed(self: Box<Self>, instance: &str, terminal: bool);
+    /// True when the note belongs to `owner` (see [`StoreEvents::forget_turns_of`]).
+    fn owned_by(&self, owner: usize) -> bool;
 }
 
 #[derive(Default)]
@@ -40,7 +41,7 @@ pub struct StoreEvents {
     lock_retries: AtomicU64,
     /// Lock token -> the orchestration item being processed.
     inflight: Mutex<HashMap<String, Inflight>>,
-    turns: Mutex<HashMap<String, TurnNote>>,
+    turns: Mutex<HashMap<String, Box<dyn TurnNote>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -48,6 +49,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl StoreEvents {
+    /// Identity of the store: every handle on one provider object shares this value.
+    pub fn id(self: &Arc<Self>) -> usize {
+        Arc::as_ptr(self) as usize
+    }
+
     /// Registers interest in `instance`; keep the guard while waiting.
     pub fn watch(self: &Arc<Self>, instance: &str) -> Watch {
         let notify = lock(&self.waiters)
@@ -97,9 +103,14 @@ impl StoreEvents {
     }
 
     /// Leaves a finished turn's note until its acknowledgement settles.
-    pub fn end_turn(&self, instance: String, note: TurnNote) {
+    pub fn end_turn(&self, instance: String, note: Box<dyn TurnNote>) {
         let previous = lock(&self.turns).insert(instance, note);
-        drop(previous); // outside the lock: may close a foreign generator
+        drop(previous); // outside the lock: dropping a note may call foreign code
+    }
+
+    /// Takes the note a turn left for `instance` (a turn run outside any store: replay).
+    pub fn take_turn(&self, instance: &str) -> Option<Box<dyn TurnNote>> {
+        lock(&self.turns).remove(instance)
     }
 
     /// Forgets a note whose turn never settled (a new turn of the instance began).
@@ -108,22 +119,18 @@ impl StoreEvents {
         drop(stale);
     }
 
-    /// Lets go of the generators a stopped runtime parked.
-    pub fn forget_parked(&self, cache: &Arc<ReplayCache>) {
-        let dropped: Vec<TurnNote> = {
+    /// Drops the unsettled notes `owner` left (a runtime that stopped).
+    pub fn forget_turns_of(&self, owner: usize) {
+        let dropped: Vec<Box<dyn TurnNote>> = {
             let mut turns = lock(&self.turns);
             let theirs: Vec<String> = turns
                 .iter()
-                .filter(|(_, n)| {
-                    n.parked
-                        .as_ref()
-                        .is_some_and(|(_, owner)| std::ptr::eq(owner.as_ptr(), Arc::as_ptr(cache)))
-                })
+                .filter(|(_, n)| n.owned_by(owner))
                 .map(|(k, _)| k.clone())
                 .collect();
             theirs.iter().filter_map(|k| turns.remove(k)).collect()
         };
-        drop(dropped); // outside the lock: closes foreign generators
+        drop(dropped); // outside the lock: dropping a note may call foreign code
     }
 
     /// Before an acknowledgement: the instance it is for, with failures explained.
@@ -142,11 +149,9 @@ impl StoreEvents {
             let EventKind::OrchestrationFailed { details } = &mut event.kind else {
                 continue;
             };
-            let explained = {
-                let turns = lock(&self.turns);
-                let note = turns.get(&instance).and_then(|n| n.last_yield.as_ref());
-                nondeterminism::explain(details, note)
-            };
+            let explained = lock(&self.turns)
+                .get(&instance)
+                .and_then(|n| n.explain_failure(details));
             let Some(explained) = explained else { continue };
             for item in orchestrator_items.iter_mut() {
                 if let WorkItem::SubOrchFailed { details: d, .. } = item {
@@ -161,9 +166,9 @@ impl StoreEvents {
         Some(instance)
     }
 
-    /// After an acknowledgement. A committed turn moves its parked generator into the
-    /// replay cache (unless the execution ended) and wakes this instance's waiters. A
-    /// failed one keeps its note: the core may retry the acknowledgement.
+    /// After an acknowledgement. A committed turn settles its note and wakes this
+    /// instance's waiters. A failed one keeps its note: the core may retry the
+    /// acknowledgement.
     pub fn after_ack(
         &self,
         lock_token: &str,
@@ -177,11 +182,8 @@ impl StoreEvents {
         lock(&self.inflight).remove(lock_token);
         let Some(instance) = instance else { return };
         let note = lock(&self.turns).remove(instance);
-        if let Some((generator, cache)) = note.and_then(|n| n.parked) {
-            match cache.upgrade() {
-                Some(cache) if !terminal => cache.put(instance.to_string(), generator),
-                _ => drop(generator),
-            }
+        if let Some(note) = note {
+            note.committed(instance, terminal);
         }
         self.changed(instance);
     }

@@ -6,7 +6,8 @@ use duroxide::providers::TagFilter;
 use duroxide::runtime::limits::{MAX_TAG_NAME_BYTES, MAX_WORKER_TAGS};
 use duroxide::runtime::{LogFormat, RuntimeOptions, UnregisteredBackoffConfig};
 
-use crate::error::{DuroxideError, Result};
+use crate::ffi::error::{DuroxideError, Result};
+pub use crate::orchestration::verify::DeterminismChecks;
 
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
@@ -27,6 +28,7 @@ pub struct RuntimeConfig {
     pub service_name: String,
     pub service_version: Option<String>,
     pub replay_cache_size: u32,
+    pub determinism_checks: DeterminismChecks,
     pub worker_tag_filter: String,
     pub worker_tags: Vec<String>,
 }

@@ -86,3 +86,13 @@ fn in_blocking_region<T>(wait: impl FnOnce() -> T) -> T {
         wait()
     }
 }
+
+/// Runs `future` in the background on the shared runtime (dropped when the process exits).
+pub fn spawn<F>(future: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    if let Some(shared) = handle() {
+        shared.spawn(future);
+    }
+}

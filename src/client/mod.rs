@@ -7,10 +7,14 @@ use std::time::{Duration, Instant};
 
 use duroxide::OrchestrationStatus;
 
-use crate::error::{DuroxideError, Result};
-use crate::provider::Provider;
-use crate::store_events::StoreEvents;
-use crate::{executor, local_runtimes};
+use crate::ffi::error::{DuroxideError, Result};
+use crate::ffi::executor;
+use crate::store::events::StoreEvents;
+use crate::store::providers::Provider;
+use crate::store::registered;
+
+pub mod admin;
+pub mod records;
 
 #[derive(Debug, Clone)]
 pub struct OrchestrationState {
@@ -109,11 +113,9 @@ impl Client {
         if name.is_empty() {
             return Err(DuroxideError::invalid("orchestration name is empty"));
         }
-        if let Err(known) = local_runtimes::check_orchestration(
-            local_runtimes::store_id(&self.events),
-            &name,
-            version.as_deref(),
-        ) {
+        if let Err(known) =
+            registered::check_orchestration(self.events.id(), &name, version.as_deref())
+        {
             let what = match &version {
                 Some(v) => format!("{name}@{v}"),
                 None => name.clone(),

@@ -15,7 +15,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::outcome::Outcome;
+use crate::orchestration::outcome::Outcome;
 
 pub type TaskFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
 

@@ -13,9 +13,8 @@
 //!   generators into the replay cache, and explains nondeterminism failures.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use duroxide::providers::{
@@ -24,21 +23,27 @@ use duroxide::providers::{
 };
 use duroxide::Event;
 
-use crate::store_events::StoreEvents;
+pub mod events;
+pub mod providers;
+pub mod registered;
+mod retry;
+pub mod virtual_time;
 
-/// How long one call may keep retrying lock errors before the core gets the error.
-const LOCK_RETRY_BUDGET: Duration = Duration::from_secs(10);
-const LOCK_RETRY_MAX_DELAY: Duration = Duration::from_millis(50);
+use events::StoreEvents;
+use retry::Access;
+use virtual_time::VirtualTime;
 
 pub struct Store {
     inner: Arc<dyn Provider>,
     events: Arc<StoreEvents>,
     retry_locks: bool,
-    /// SQLite: one writing call at a time from this process (see `write`).
+    /// SQLite: one writing call at a time from this process (see `retry::Access`).
     writer: Option<tokio::sync::Mutex<()>>,
     /// SQLite: the provider's pool, to tell whether an instance exists (see
     /// `enqueue_for_orchestrator`).
     sqlite_pool: Option<sqlx::SqlitePool>,
+    /// Tests only: a virtual clock that holds timers back (see `virtual_time`).
+    clock: std::sync::OnceLock<Arc<VirtualTime>>,
 }
 
 impl Store {
@@ -54,7 +59,24 @@ impl Store {
             writer: sqlite.then(|| tokio::sync::Mutex::new(())),
             retry_locks: sqlite,
             sqlite_pool,
+            clock: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The store's virtual clock, started on first use (tests: `duroxide.testing`).
+    pub fn virtual_clock(self: &Arc<Self>, quiet: Duration) -> Arc<VirtualTime> {
+        let mut started = false;
+        let clock = self
+            .clock
+            .get_or_init(|| {
+                started = true;
+                VirtualTime::new(quiet)
+            })
+            .clone();
+        if started {
+            clock.run(Arc::downgrade(self));
+        }
+        clock
     }
 
     /// False when a message for `item`'s instance would be an orphan: no such instance
@@ -75,99 +97,7 @@ impl Store {
         .await;
         known.unwrap_or(true) // when in doubt, deliver
     }
-
-    /// A call that writes. On SQLite, writing calls from this process take turns: the
-    /// provider opens deferred transactions, and two of its pooled connections upgrading
-    /// to writers at once makes one fail with `database is locked` at once. SQLite admits
-    /// one writer at a time anyway, so queueing them here costs nothing and leaves the
-    /// lock retries in `call` for writers in other processes.
-    async fn write<T, F, Fut>(&self, op: F) -> Result<T, ProviderError>
-    where
-        F: FnMut() -> Fut + Send,
-        Fut: Future<Output = Result<T, ProviderError>> + Send,
-        T: Send,
-    {
-        self.written(op, false).await
-    }
-
-    async fn call<T, F, Fut>(&self, op: F) -> Result<T, ProviderError>
-    where
-        F: FnMut() -> Fut + Send,
-        Fut: Future<Output = Result<T, ProviderError>> + Send,
-        T: Send,
-    {
-        self.retrying(op, false).await
-    }
-
-    /// An acknowledgement: written like any write, and also retried through transient
-    /// storage errors (a dropped connection, a database restarting) for a while. The core
-    /// gives up after about 300 ms and then tries to record the instance as failed; a
-    /// completed activity whose acknowledgement is lost runs again.
-    async fn acknowledge<T, F, Fut>(&self, op: F) -> Result<T, ProviderError>
-    where
-        F: FnMut() -> Fut + Send,
-        Fut: Future<Output = Result<T, ProviderError>> + Send,
-        T: Send,
-    {
-        self.written(op, true).await
-    }
-
-    /// A writing call, in its turn among this process's writers on SQLite.
-    async fn written<T, F, Fut>(&self, op: F, through_transient: bool) -> Result<T, ProviderError>
-    where
-        F: FnMut() -> Fut + Send,
-        Fut: Future<Output = Result<T, ProviderError>> + Send,
-        T: Send,
-    {
-        let _turn = match &self.writer {
-            Some(writer) => Some(writer.lock().await),
-            None => None,
-        };
-        self.retrying(op, through_transient).await
-    }
-
-    async fn retrying<T, F, Fut>(
-        &self,
-        mut op: F,
-        through_transient: bool,
-    ) -> Result<T, ProviderError>
-    where
-        F: FnMut() -> Fut + Send,
-        Fut: Future<Output = Result<T, ProviderError>> + Send,
-        T: Send,
-    {
-        let started = Instant::now();
-        let mut lock_delay = Duration::from_millis(1);
-        let mut transient_delay = TRANSIENT_RETRY_FIRST_DELAY;
-        loop {
-            match op().await {
-                Err(e)
-                    if self.retry_locks
-                        && is_lock_error(&e)
-                        && started.elapsed() < LOCK_RETRY_BUDGET =>
-                {
-                    self.events.count_lock_retry();
-                    tokio::time::sleep(jitter(lock_delay)).await;
-                    lock_delay = (lock_delay * 2).min(LOCK_RETRY_MAX_DELAY);
-                }
-                Err(e)
-                    if through_transient
-                        && e.retryable
-                        && started.elapsed() < TRANSIENT_RETRY_BUDGET =>
-                {
-                    tokio::time::sleep(jitter(transient_delay)).await;
-                    transient_delay = (transient_delay * 2).min(TRANSIENT_RETRY_MAX_DELAY);
-                }
-                result => return result,
-            }
-        }
-    }
 }
-
-/// How long an acknowledgement keeps retrying transient storage errors.
-const TRANSIENT_RETRY_BUDGET: Duration = Duration::from_secs(15);
-const TRANSIENT_RETRY_FIRST_DELAY: Duration = Duration::from_millis(50);
-const TRANSIENT_RETRY_MAX_DELAY: Duration = Duration::from_secs(1);
 
 /// Histories shorter than this replay cheaply: their turns are never held back.
 const COALESCE_MIN_HISTORY: usize = 200;
@@ -237,21 +167,6 @@ fn transient_failure(delta: &[Event]) -> Option<String> {
     })
 }
 
-fn is_lock_error(e: &ProviderError) -> bool {
-    e.retryable
-        && (e.message.contains("database is locked")
-            || e.message.contains("database is deadlocked"))
-}
-
-/// Between half and all of `delay`, so contending connections do not retry in step.
-fn jitter(delay: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::from(d.subsec_nanos()));
-    let half = delay.as_micros() as u64 / 2;
-    Duration::from_micros(half + nanos % (half + 1))
-}
-
 #[async_trait]
 impl Provider for Store {
     fn name(&self) -> &str {
@@ -269,7 +184,7 @@ impl Provider for Store {
         filter: Option<&DispatcherCapabilityFilter>,
     ) -> Result<Option<(OrchestrationItem, String, u32)>, ProviderError> {
         let fetched = self
-            .write(|| {
+            .run(Access::Write, || {
                 self.inner
                     .fetch_orchestration_item(lock_timeout, poll_timeout, filter)
             })
@@ -277,6 +192,9 @@ impl Provider for Store {
         if let Some((item, token, _)) = &fetched {
             self.events
                 .fetched(token, &item.instance, item.history.len());
+            if let Some(clock) = self.clock.get() {
+                clock.fetched(token, None);
+            }
         }
         Ok(fetched)
     }
@@ -299,6 +217,11 @@ impl Provider for Store {
             &mut orchestrator_items,
         );
         let terminal = history_delta.iter().any(Event::is_terminal);
+        let clock = self.clock.get();
+        let timers = match clock {
+            Some(_) => VirtualTime::take_timers(&mut orchestrator_items),
+            None => Vec::new(),
+        };
         if let Some(reason) = transient_failure(&history_delta) {
             // The core records an acknowledgement that failed on a transient storage error
             // as the instance's permanent failure. Refused: the core then abandons the
@@ -319,7 +242,7 @@ impl Provider for Store {
             tokio::time::sleep(pause).await;
         }
         let result = self
-            .acknowledge(|| {
+            .run(Access::Acknowledge, || {
                 self.inner.ack_orchestration_item(
                     lock_token,
                     execution_id,
@@ -333,6 +256,13 @@ impl Provider for Store {
             .await;
         self.events
             .after_ack(lock_token, instance.as_deref(), result.is_ok(), terminal);
+        if let Some(clock) = clock {
+            if result.is_ok() {
+                let ended = instance.as_deref().filter(|_| terminal);
+                clock.hold(timers, ended);
+            }
+            clock.settled(lock_token);
+        }
         result
     }
 
@@ -343,17 +273,20 @@ impl Provider for Store {
         ignore_attempt: bool,
     ) -> Result<(), ProviderError> {
         let result = self
-            .write(|| {
+            .run(Access::Write, || {
                 self.inner
                     .abandon_orchestration_item(lock_token, delay, ignore_attempt)
             })
             .await;
         self.events.abandoned(lock_token);
+        if let Some(clock) = self.clock.get() {
+            clock.settled(lock_token);
+        }
         result
     }
 
     async fn read(&self, instance: &str) -> Result<Vec<Event>, ProviderError> {
-        self.call(|| self.inner.read(instance)).await
+        self.run(Access::Read, || self.inner.read(instance)).await
     }
 
     async fn read_with_execution(
@@ -361,8 +294,10 @@ impl Provider for Store {
         instance: &str,
         execution_id: u64,
     ) -> Result<Vec<Event>, ProviderError> {
-        self.call(|| self.inner.read_with_execution(instance, execution_id))
-            .await
+        self.run(Access::Read, || {
+            self.inner.read_with_execution(instance, execution_id)
+        })
+        .await
     }
 
     async fn append_with_execution(
@@ -371,7 +306,7 @@ impl Provider for Store {
         execution_id: u64,
         new_events: Vec<Event>,
     ) -> Result<(), ProviderError> {
-        self.write(|| {
+        self.run(Access::Write, || {
             self.inner
                 .append_with_execution(instance, execution_id, new_events.clone())
         })
@@ -379,8 +314,10 @@ impl Provider for Store {
     }
 
     async fn enqueue_for_worker(&self, item: WorkItem) -> Result<(), ProviderError> {
-        self.write(|| self.inner.enqueue_for_worker(item.clone()))
-            .await
+        self.run(Access::Write, || {
+            self.inner.enqueue_for_worker(item.clone())
+        })
+        .await
     }
 
     async fn fetch_work_item(
@@ -390,11 +327,16 @@ impl Provider for Store {
         session: Option<&SessionFetchConfig>,
         tag_filter: &TagFilter,
     ) -> Result<Option<(WorkItem, String, u32)>, ProviderError> {
-        self.write(|| {
-            self.inner
-                .fetch_work_item(lock_timeout, poll_timeout, session, tag_filter)
-        })
-        .await
+        let fetched = self
+            .run(Access::Write, || {
+                self.inner
+                    .fetch_work_item(lock_timeout, poll_timeout, session, tag_filter)
+            })
+            .await?;
+        if let (Some(clock), Some((item, token, _))) = (self.clock.get(), &fetched) {
+            clock.fetched(token, Some(item));
+        }
+        Ok(fetched)
     }
 
     async fn ack_work_item(
@@ -402,8 +344,19 @@ impl Provider for Store {
         token: &str,
         completion: Option<WorkItem>,
     ) -> Result<(), ProviderError> {
-        self.acknowledge(|| self.inner.ack_work_item(token, completion.clone()))
-            .await
+        let completion = match self.clock.get() {
+            Some(clock) => clock.shift_completion(token, completion),
+            None => completion,
+        };
+        let result = self
+            .run(Access::Acknowledge, || {
+                self.inner.ack_work_item(token, completion.clone())
+            })
+            .await;
+        if let Some(clock) = self.clock.get() {
+            clock.settled(token);
+        }
+        result
     }
 
     async fn renew_work_item_lock(
@@ -411,8 +364,10 @@ impl Provider for Store {
         token: &str,
         extend_for: Duration,
     ) -> Result<(), ProviderError> {
-        self.write(|| self.inner.renew_work_item_lock(token, extend_for))
-            .await
+        self.run(Access::Write, || {
+            self.inner.renew_work_item_lock(token, extend_for)
+        })
+        .await
     }
 
     async fn renew_session_lock(
@@ -421,7 +376,7 @@ impl Provider for Store {
         extend_for: Duration,
         idle_timeout: Duration,
     ) -> Result<usize, ProviderError> {
-        self.write(|| {
+        self.run(Access::Write, || {
             self.inner
                 .renew_session_lock(owner_ids, extend_for, idle_timeout)
         })
@@ -432,8 +387,10 @@ impl Provider for Store {
         &self,
         idle_timeout: Duration,
     ) -> Result<usize, ProviderError> {
-        self.write(|| self.inner.cleanup_orphaned_sessions(idle_timeout))
-            .await
+        self.run(Access::Write, || {
+            self.inner.cleanup_orphaned_sessions(idle_timeout)
+        })
+        .await
     }
 
     async fn abandon_work_item(
@@ -442,8 +399,15 @@ impl Provider for Store {
         delay: Option<Duration>,
         ignore_attempt: bool,
     ) -> Result<(), ProviderError> {
-        self.write(|| self.inner.abandon_work_item(token, delay, ignore_attempt))
-            .await
+        let result = self
+            .run(Access::Write, || {
+                self.inner.abandon_work_item(token, delay, ignore_attempt)
+            })
+            .await;
+        if let Some(clock) = self.clock.get() {
+            clock.settled(token);
+        }
+        result
     }
 
     async fn renew_orchestration_item_lock(
@@ -451,8 +415,10 @@ impl Provider for Store {
         token: &str,
         extend_for: Duration,
     ) -> Result<(), ProviderError> {
-        self.write(|| self.inner.renew_orchestration_item_lock(token, extend_for))
-            .await
+        self.run(Access::Write, || {
+            self.inner.renew_orchestration_item_lock(token, extend_for)
+        })
+        .await
     }
 
     async fn enqueue_for_orchestrator(
@@ -464,8 +430,13 @@ impl Provider for Store {
             tracing::debug!(target: "duroxide::python", ?item, "dropping a message for an instance that does not exist");
             return Ok(());
         }
-        self.write(|| self.inner.enqueue_for_orchestrator(item.clone(), delay))
-            .await
+        if let Some(clock) = self.clock.get() {
+            clock.moved();
+        }
+        self.run(Access::Write, || {
+            self.inner.enqueue_for_orchestrator(item.clone(), delay)
+        })
+        .await
     }
 
     fn as_management_capability(&self) -> Option<&dyn ProviderAdmin> {
@@ -477,8 +448,10 @@ impl Provider for Store {
         instance: &str,
         last_seen_version: u64,
     ) -> Result<Option<(Option<String>, u64)>, ProviderError> {
-        self.call(|| self.inner.get_custom_status(instance, last_seen_version))
-            .await
+        self.run(Access::Read, || {
+            self.inner.get_custom_status(instance, last_seen_version)
+        })
+        .await
     }
 
     async fn get_kv_value(
@@ -486,20 +459,23 @@ impl Provider for Store {
         instance: &str,
         key: &str,
     ) -> Result<Option<String>, ProviderError> {
-        self.call(|| self.inner.get_kv_value(instance, key)).await
+        self.run(Access::Read, || self.inner.get_kv_value(instance, key))
+            .await
     }
 
     async fn get_kv_all_values(
         &self,
         instance: &str,
     ) -> Result<HashMap<String, String>, ProviderError> {
-        self.call(|| self.inner.get_kv_all_values(instance)).await
+        self.run(Access::Read, || self.inner.get_kv_all_values(instance))
+            .await
     }
 
     async fn get_instance_stats(
         &self,
         instance: &str,
     ) -> Result<Option<duroxide::SystemStats>, ProviderError> {
-        self.call(|| self.inner.get_instance_stats(instance)).await
+        self.run(Access::Read, || self.inner.get_instance_stats(instance))
+            .await
     }
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use crate::generator::Generator;
+use crate::orchestration::generator::Generator;
 
 /// Total size budget of the recorded traces of one runtime's cached generators.
 const MAX_BYTES: usize = 128 * 1024 * 1024;
@@ -88,10 +88,6 @@ impl ReplayCache {
         self.evictions
             .fetch_add(evicted.len() as u64, Ordering::Relaxed);
         drop(evicted); // outside the lock: dropping calls into the foreign side
-    }
-
-    pub fn remove(&self, instance: &str) {
-        drop(self.take(instance));
     }
 
     /// Drops every cached generator (at shutdown).

@@ -1,4 +1,6 @@
-//! What the runtimes started in this process have registered, per store.
+//! The runtimes started in this process, per store: one registry for the exit hook (which
+//! stops them all) and for clients (which check names against what the runtimes on their
+//! store registered).
 //!
 //! A client sharing a provider with a running runtime can then refuse to start an
 //! orchestration nobody here knows, instead of persisting an instance that would sit in
@@ -7,25 +9,22 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-/// Identity of a store: the address of its `StoreEvents`, shared by every handle on it.
-pub fn store_id(events: &std::sync::Arc<crate::store_events::StoreEvents>) -> usize {
-    std::sync::Arc::as_ptr(events) as usize
-}
-
-pub struct Registered {
+pub struct LiveRuntime {
+    pub core: Arc<duroxide::runtime::Runtime>,
+    /// `StoreEvents::id` of the store it runs on.
     pub store_id: usize,
     /// `(name, version)` pairs.
     pub orchestrations: HashSet<(String, String)>,
 }
 
-impl Registered {
-    pub fn has_orchestration(&self, name: &str, version: Option<&str>) -> bool {
+impl LiveRuntime {
+    fn has_orchestration(&self, name: &str, version: Option<&str>) -> bool {
         self.orchestrations
             .iter()
             .any(|(n, v)| n == name && version.is_none_or(|want| want == v))
     }
 
-    pub fn describe_orchestrations(&self) -> String {
+    fn describe_orchestrations(&self) -> String {
         let mut names: Vec<String> = self
             .orchestrations
             .iter()
@@ -36,16 +35,23 @@ impl Registered {
     }
 }
 
-static LIVE: Mutex<Vec<Arc<Registered>>> = Mutex::new(Vec::new());
+static LIVE: Mutex<Vec<Arc<LiveRuntime>>> = Mutex::new(Vec::new());
 
-pub fn add(entry: Arc<Registered>) {
-    LIVE.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
+fn live() -> std::sync::MutexGuard<'static, Vec<Arc<LiveRuntime>>> {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-pub fn remove(entry: &Arc<Registered>) {
-    LIVE.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .retain(|e| !Arc::ptr_eq(e, entry));
+pub fn add(entry: Arc<LiveRuntime>) {
+    live().push(entry);
+}
+
+pub fn remove(entry: &Arc<LiveRuntime>) {
+    live().retain(|e| !Arc::ptr_eq(e, entry));
+}
+
+/// Every runtime still registered, unregistering them (the exit hook).
+pub fn take_all() -> Vec<Arc<LiveRuntime>> {
+    std::mem::take(&mut *live())
 }
 
 /// `Err(registered list)` when at least one runtime here uses this store and none of them
@@ -55,7 +61,7 @@ pub fn check_orchestration(
     name: &str,
     version: Option<&str>,
 ) -> Result<(), String> {
-    let live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+    let live = live();
     let mut on_store = live.iter().filter(|r| r.store_id == store_id).peekable();
     if on_store.peek().is_none() {
         return Ok(());

@@ -8,16 +8,17 @@ use duroxide::providers::sqlite::SqliteProvider;
 use duroxide::providers::Provider as CoreProvider;
 use duroxide_pg_opt::PostgresProvider;
 
-use crate::error::{DuroxideError, Result};
-use crate::executor;
+use crate::ffi::error::{DuroxideError, Result};
+use crate::ffi::executor;
+use crate::store::events::StoreEvents;
+use crate::store::virtual_time::VirtualTime;
 use crate::store::Store;
-use crate::store_events::StoreEvents;
 
 /// How long opening a database may take before the caller gets an error instead of a hang.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub struct Provider {
-    inner: Arc<dyn CoreProvider>,
+    inner: Arc<Store>,
     events: Arc<StoreEvents>,
     kind: &'static str,
 }
@@ -109,6 +110,38 @@ impl Provider {
 
     pub fn events(&self) -> Arc<StoreEvents> {
         self.events.clone()
+    }
+
+    /// Turns this store's virtual clock on (idempotent): for test kits only.
+    pub fn virtual_clock(&self, quiet_ms: u64) -> Arc<VirtualClock> {
+        Arc::new(VirtualClock {
+            time: self
+                .inner
+                .virtual_clock(Duration::from_millis(quiet_ms.clamp(1, 60_000))),
+        })
+    }
+}
+
+/// The foreign handle on a store's virtual clock (see `virtual_time`).
+pub struct VirtualClock {
+    time: Arc<VirtualTime>,
+}
+
+impl VirtualClock {
+    pub fn now_ms(&self) -> u64 {
+        self.time.now_ms()
+    }
+
+    pub fn advance(&self, ms: u64) {
+        self.time.advance(ms);
+    }
+
+    pub fn skip(&self, on: bool) {
+        self.time.skip(on);
+    }
+
+    pub fn held_timers(&self) -> u64 {
+        self.time.held_timers() as u64
     }
 }
 

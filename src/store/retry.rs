@@ -1,0 +1,95 @@
+//! How the store calls the provider underneath: SQLite writers from this process take
+//! turns, SQLite lock errors are retried away, and acknowledgements also ride out
+//! transient storage errors for a while.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use duroxide::providers::ProviderError;
+
+use super::Store;
+
+/// How long one call may keep retrying lock errors before the core gets the error.
+const LOCK_RETRY_BUDGET: Duration = Duration::from_secs(10);
+const LOCK_RETRY_FIRST_DELAY: Duration = Duration::from_millis(1);
+const LOCK_RETRY_MAX_DELAY: Duration = Duration::from_millis(50);
+
+/// How long an acknowledgement keeps retrying transient storage errors.
+const TRANSIENT_RETRY_BUDGET: Duration = Duration::from_secs(15);
+const TRANSIENT_RETRY_FIRST_DELAY: Duration = Duration::from_millis(50);
+const TRANSIENT_RETRY_MAX_DELAY: Duration = Duration::from_secs(1);
+
+/// What a provider call does to the database.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Reads only: retried through lock errors.
+    Read,
+    /// Writes. On SQLite, writing calls from this process take turns: the provider opens
+    /// deferred transactions, and two of its pooled connections upgrading to writers at
+    /// once makes one fail with `database is locked` at once. SQLite admits one writer at
+    /// a time anyway, so queueing them here costs nothing and leaves the lock retries for
+    /// writers in other processes.
+    Write,
+    /// An acknowledgement: written like any write, and also retried through transient
+    /// storage errors (a dropped connection, a database restarting) for a while. The core
+    /// gives up after about 300 ms and then tries to record the instance as failed; a
+    /// completed activity whose acknowledgement is lost runs again.
+    Acknowledge,
+}
+
+impl Store {
+    /// Runs `op` against the provider underneath, retrying it as `access` allows. A failed
+    /// call has rolled its transaction back, so running it again is safe.
+    pub(super) async fn run<T, F, Fut>(&self, access: Access, mut op: F) -> Result<T, ProviderError>
+    where
+        F: FnMut() -> Fut + Send,
+        Fut: Future<Output = Result<T, ProviderError>> + Send,
+        T: Send,
+    {
+        let _turn = match (&self.writer, access) {
+            (Some(writer), Access::Write | Access::Acknowledge) => Some(writer.lock().await),
+            _ => None,
+        };
+        let through_transient = access == Access::Acknowledge;
+        let started = Instant::now();
+        let mut lock_delay = LOCK_RETRY_FIRST_DELAY;
+        let mut transient_delay = TRANSIENT_RETRY_FIRST_DELAY;
+        loop {
+            match op().await {
+                Err(e)
+                    if self.retry_locks
+                        && is_lock_error(&e)
+                        && started.elapsed() < LOCK_RETRY_BUDGET =>
+                {
+                    self.events.count_lock_retry();
+                    tokio::time::sleep(jitter(lock_delay)).await;
+                    lock_delay = (lock_delay * 2).min(LOCK_RETRY_MAX_DELAY);
+                }
+                Err(e)
+                    if through_transient
+                        && e.retryable
+                        && started.elapsed() < TRANSIENT_RETRY_BUDGET =>
+                {
+                    tokio::time::sleep(jitter(transient_delay)).await;
+                    transient_delay = (transient_delay * 2).min(TRANSIENT_RETRY_MAX_DELAY);
+                }
+                result => return result,
+            }
+        }
+    }
+}
+
+fn is_lock_error(e: &ProviderError) -> bool {
+    e.retryable
+        && (e.message.contains("database is locked")
+            || e.message.contains("database is deadlocked"))
+}
+
+/// Between half and all of `delay`, so contending connections do not retry in step.
+fn jitter(delay: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()));
+    let half = delay.as_micros() as u64 / 2;
+    Duration::from_micros(half + nanos % (half + 1))
+}
