@@ -3,7 +3,8 @@ pruning. These read and write the store directly; no runtime needs to run."""
 
 from __future__ import annotations
 
-from typing import Any, List, Optional
+import json
+from typing import Any, Dict, List, Optional
 
 from . import _validate
 from ._native import translate_errors
@@ -76,6 +77,15 @@ class AdminMethods:
         """The instance and all its sub-orchestrations, recursively."""
         with translate_errors():
             return from_native(InstanceTree, self._native.get_instance_tree(_validate.text("instance_id", instance_id)))
+
+    def export_history(self, instance_id: str) -> Dict[str, Any]:
+        """Every execution of the instance, its events exactly as stored, as a JSON-ready
+        dict (``"format": "duroxide-history"``, ``"format_version": 1``): write it to a
+        file with ``json.dump`` and replay it with :class:`duroxide.replay.Replayer`."""
+        _validate.text("instance_id", instance_id)
+        with translate_errors():
+            text = self._native.export_history(instance_id)
+        return json.loads(text)
 
     def list_executions(self, instance_id: str) -> List[int]:
         """The instance's execution ids, oldest first (one more per ``continue_as_new``)."""

@@ -10,15 +10,12 @@ string that looks like JSON (``"42"``) arrives on the other side as that JSON va
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, TypeVar, Union
+from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar, Union
 
 from . import _validate
 from ._codec import decode, encode_typed
 from .errors import InvalidArgumentError
 from .tasks import ActivityTask, AllTask, RaceTask, Task, require_tasks
-
-if TYPE_CHECKING:
-    from .client import OrchestrationResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -117,57 +114,3 @@ class TypedContextMethods:
         if not children:
             raise InvalidArgumentError("ctx.race_typed() needs at least one task")
         return RaceTask(children, plain=True)
-
-
-class TypedClientMethods:
-    """Mixed into :class:`~duroxide.Client`."""
-
-    __slots__ = ()
-
-    # Provided by Client.
-    _start: Callable[..., None]
-    _raise: Callable[..., None]
-    _enqueue: Callable[..., None]
-    wait_for_orchestration: Callable[..., "OrchestrationResult"]
-    get_kv_value: Callable[..., Optional[str]]
-    wait_for_kv_value: Callable[..., str]
-
-    def start_orchestration_typed(self, instance_id: str, name: str, input: Any = None) -> None:
-        """``start_orchestration`` with the typed encoding of ``input``."""
-        self._start(instance_id, name, _raw(input, f"input of orchestration {name!r}"), None)
-
-    def start_orchestration_versioned_typed(self, instance_id: str, name: str, input: Any, version: str) -> None:
-        """``start_orchestration_versioned`` with the typed encoding of ``input``."""
-        self._start(
-            instance_id, name, _raw(input, f"input of orchestration {name!r}"), _validate.version("version", version)
-        )
-
-    def raise_event_typed(self, instance_id: str, event_name: str, data: Any = None) -> None:
-        """``raise_event`` with the typed encoding of ``data``."""
-        self._raise(instance_id, event_name, _raw(data, f"data of event {event_name!r}"))
-
-    def enqueue_event_typed(self, instance_id: str, queue: str, data: Any = None) -> None:
-        """``enqueue_event`` with the typed encoding of ``data``."""
-        self._enqueue(instance_id, queue, _raw(data, f"data for queue {queue!r}"))
-
-    def wait_for_orchestration_typed(self, instance_id: str, timeout_ms: int = 30_000) -> Any:
-        """Wait for the instance to end and return its output.
-
-        Raises :class:`~duroxide.OrchestrationFailedError` (with the failure message)
-        when it Failed, and :class:`~duroxide.DuroxideTimeoutError` on timeout.
-        """
-        from .errors import OrchestrationFailedError
-
-        result = self.wait_for_orchestration(instance_id, timeout_ms)
-        if result.status != "Completed":
-            raise OrchestrationFailedError(instance_id, result.error or result.status)
-        return result.output
-
-    def get_kv_value_typed(self, instance_id: str, key: str) -> Any:
-        """``get_kv_value`` JSON-decoded (None when unset)."""
-        value = self.get_kv_value(instance_id, key)
-        return None if value is None else decode(value)
-
-    def wait_for_kv_value_typed(self, instance_id: str, key: str, timeout_ms: int = 30_000) -> Any:
-        """``wait_for_kv_value`` JSON-decoded."""
-        return decode(self.wait_for_kv_value(instance_id, key, timeout_ms))

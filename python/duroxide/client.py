@@ -7,10 +7,9 @@ from typing import Any, Callable, Dict, Optional
 
 from . import _validate
 from ._client_admin import AdminMethods
-from ._codec import decode, encode
+from ._codec import decode, encode, encode_typed
 from ._native import gen, translate_errors
-from ._typed import TypedClientMethods
-from .errors import DuroxideTimeoutError, InvalidArgumentError
+from .errors import DuroxideTimeoutError, InvalidArgumentError, OrchestrationFailedError
 from .providers import Provider
 
 __all__ = ["Client", "OrchestrationResult"]
@@ -64,6 +63,58 @@ def _in_slices(wait: Callable[[int], Any], timeout_ms: int, timed_out: str) -> A
 
 _str = _validate.text
 _timeout = _validate.millis
+
+
+class TypedClientMethods:
+    """Mixed into :class:`~duroxide.Client`."""
+
+    __slots__ = ()
+
+    # Provided by Client.
+    _start: Callable[..., None]
+    _raise: Callable[..., None]
+    _enqueue: Callable[..., None]
+    wait_for_orchestration: Callable[..., "OrchestrationResult"]
+    get_kv_value: Callable[..., Optional[str]]
+    wait_for_kv_value: Callable[..., str]
+
+    def start_orchestration_typed(self, instance_id: str, name: str, input: Any = None) -> None:
+        """``start_orchestration`` with the typed encoding of ``input``."""
+        self._start(instance_id, name, encode_typed(input, f"input of orchestration {name!r}"), None)
+
+    def start_orchestration_versioned_typed(self, instance_id: str, name: str, input: Any, version: str) -> None:
+        """``start_orchestration_versioned`` with the typed encoding of ``input``."""
+        self._start(
+            instance_id, name, encode_typed(input, f"input of orchestration {name!r}"), _validate.version("version", version)
+        )
+
+    def raise_event_typed(self, instance_id: str, event_name: str, data: Any = None) -> None:
+        """``raise_event`` with the typed encoding of ``data``."""
+        self._raise(instance_id, event_name, encode_typed(data, f"data of event {event_name!r}"))
+
+    def enqueue_event_typed(self, instance_id: str, queue: str, data: Any = None) -> None:
+        """``enqueue_event`` with the typed encoding of ``data``."""
+        self._enqueue(instance_id, queue, encode_typed(data, f"data for queue {queue!r}"))
+
+    def wait_for_orchestration_typed(self, instance_id: str, timeout_ms: int = 30_000) -> Any:
+        """Wait for the instance to end and return its output.
+
+        Raises :class:`~duroxide.OrchestrationFailedError` (with the failure message)
+        when it Failed, and :class:`~duroxide.DuroxideTimeoutError` on timeout.
+        """
+        result = self.wait_for_orchestration(instance_id, timeout_ms)
+        if result.status != "Completed":
+            raise OrchestrationFailedError(instance_id, result.error or result.status)
+        return result.output
+
+    def get_kv_value_typed(self, instance_id: str, key: str) -> Any:
+        """``get_kv_value`` JSON-decoded (None when unset)."""
+        value = self.get_kv_value(instance_id, key)
+        return None if value is None else decode(value)
+
+    def wait_for_kv_value_typed(self, instance_id: str, key: str, timeout_ms: int = 30_000) -> Any:
+        """``wait_for_kv_value`` JSON-decoded."""
+        return decode(self.wait_for_kv_value(instance_id, key, timeout_ms))
 
 
 class Client(AdminMethods, TypedClientMethods):

@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
 
 from . import _retry, _validate
 from ._codec import encode
-from ._kv import KvMethods
+from ._context_kv import KvMethods
 from ._native import gen, translate_errors
-from ._typed import TypedContextMethods
+from ._context_typed import TypedContextMethods
 from .errors import InvalidArgumentError
 from .tasks import ActivityTask, AllTask, RaceTask, Task, optional_str, require_tasks
 

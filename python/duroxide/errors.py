@@ -22,6 +22,7 @@ __all__ = [
     "RuntimeStateError",
     "ClosedError",
     "InternalError",
+    "HistoryFormatError",
 ]
 
 
@@ -98,3 +99,8 @@ class ClosedError(RuntimeStateError):
 
 class InternalError(DuroxideError):
     """An unexpected failure inside the SDK. Please report it with the message."""
+
+
+class HistoryFormatError(InvalidArgumentError):
+    """A history given to the replayer is not a history export (not JSON, truncated,
+    another format, or a format version this SDK does not read)."""

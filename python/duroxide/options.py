@@ -14,6 +14,7 @@ __all__ = ["RuntimeOptions", "PyRuntimeOptions", "TagFilter"]
 
 _LOG_LEVELS = ("trace", "debug", "info", "warn", "error", "off")
 _LOG_FORMATS = ("pretty", "json", "compact")
+_DETERMINISM_CHECKS = ("sampled", "every_turn", "off")
 _U32_MAX = 2**32 - 1
 _MS_MAX = _validate.MAX_MILLIS  # ten years: anything longer is a mistake
 
@@ -142,6 +143,14 @@ class RuntimeOptions:
     #: from Rust without re-running Python (0: re-run every generator from the start on
     #: every turn). Default 1000, or 0 when the environment sets DUROXIDE_REPLAY_CACHE=0.
     replay_cache_size: int = field(default_factory=_default_replay_cache_size)
+    #: With the replay cache on, a cached generator is never re-run, so code that yields
+    #: differently when re-run (nondeterminism) would go unnoticed until the next replay
+    #: from history. A fresh generator therefore re-runs the recorded steps in a
+    #: verify-only mode (no actions, traces or effects) and the instance fails on any
+    #: difference: "sampled" (default) at a cached generator's 1st, 2nd, 4th, 8th, ...
+    #: turn and before every terminal step (return, failure, continue-as-new);
+    #: "every_turn" (what tests use); "off".
+    determinism_checks: str = "sampled"
     #: Which activity tags this runtime runs (default: untagged only).
     worker_tag_filter: TagFilter = field(default_factory=TagFilter.default_only)
 
@@ -174,6 +183,7 @@ class RuntimeOptions:
         if self.service_version is not None:
             _validate.text("service_version", self.service_version)
         _int("replay_cache_size", self.replay_cache_size, 0, 1_000_000)
+        _choice("determinism_checks", self.determinism_checks, _DETERMINISM_CHECKS)
         if not isinstance(self.worker_tag_filter, TagFilter):
             raise TypeError(
                 f"worker_tag_filter must be a TagFilter (e.g. TagFilter.tags('gpu')), got {type(self.worker_tag_filter).__name__}"
@@ -182,7 +192,14 @@ class RuntimeOptions:
     def _to_native(self) -> "gen.RuntimeConfig":
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         tag_filter: TagFilter = values.pop("worker_tag_filter")
-        return gen.RuntimeConfig(**values, worker_tag_filter=tag_filter.kind, worker_tags=list(tag_filter.names))
+        checks = {
+            "sampled": gen.DeterminismChecks.SAMPLED,
+            "every_turn": gen.DeterminismChecks.EVERY_TURN,
+            "off": gen.DeterminismChecks.OFF,
+        }[values.pop("determinism_checks")]
+        return gen.RuntimeConfig(
+            **values, determinism_checks=checks, worker_tag_filter=tag_filter.kind, worker_tags=list(tag_filter.names)
+        )
 
 
 #: The name the earlier SDK used; the same class.

@@ -7,7 +7,7 @@ import inspect
 import threading
 from typing import Any, Callable, Dict, Optional, Tuple, TypeVar, overload
 
-from . import _driver, _validate
+from . import _callbacks, _validate
 from ._native import gen, translate_errors
 from .errors import ClosedError, InvalidArgumentError, RuntimeStateError
 from .options import RuntimeOptions
@@ -45,8 +45,8 @@ class Runtime:
             raise TypeError(f"options must be a RuntimeOptions, got {type(options).__name__}")
         self._provider = provider
         self._options = options
-        self._orchestrations: Dict[Tuple[str, str], _driver.Registered] = {}
-        self._activities: Dict[str, _driver.Registered] = {}
+        self._orchestrations: Dict[Tuple[str, str], _callbacks.Registered] = {}
+        self._activities: Dict[str, _callbacks.Registered] = {}
         self._native: Optional["gen.Runtime"] = None
         self._stopped = False
         self._lock = threading.Lock()
@@ -80,7 +80,7 @@ class Runtime:
 
     def register_activity_typed(self, name: str, fn: Optional[F] = None) -> Any:
         """``register_activity`` whose ``str`` result is sent as is (the typed encoding,
-        see :mod:`duroxide._typed`); its input is JSON-decoded as always."""
+        see :mod:`duroxide._context_typed`); its input is JSON-decoded as always."""
         return self._register_activity(name, fn, typed=True)
 
     def _register_activity(self, name: str, fn: Optional[F], typed: bool) -> Any:
@@ -93,7 +93,7 @@ class Runtime:
                 self._check_open(f"register activity {name!r}")
                 if name in self._activities:
                     raise InvalidArgumentError(f"activity {name!r} is already registered")
-                self._activities[name] = _driver.Registered(f, typed)
+                self._activities[name] = _callbacks.Registered(f, typed)
             return f
 
         return register if fn is None else register(fn)
@@ -155,7 +155,7 @@ class Runtime:
                 self._check_open(f"register orchestration {name!r}")
                 if (name, version) in self._orchestrations:
                     raise InvalidArgumentError(f"orchestration {name!r} version {version} is already registered")
-                self._orchestrations[(name, version)] = _driver.Registered(f, typed)
+                self._orchestrations[(name, version)] = _callbacks.Registered(f, typed)
             return f
 
         return register if fn is None else register(fn)
@@ -174,8 +174,8 @@ class Runtime:
             native = gen.Runtime(
                 self._provider._native,
                 self._options._to_native(),
-                _driver.Stepper(lambda n, v: orchestrations.get((n, v))),
-                _driver.Invoker(activities.get),
+                _callbacks.Stepper(lambda n, v: orchestrations.get((n, v))),
+                _callbacks.Invoker(activities.get),
             )
             registrations = [gen.OrchestrationRegistration(name=n, version=v) for (n, v) in orchestrations]
             with translate_errors():
@@ -214,7 +214,9 @@ class Runtime:
         cached generators re-issued from Rust), ``cache_hits`` / ``cache_misses`` (turns
         that found / did not find their generator cached), ``catch_ups``,
         ``cache_evictions``, ``cached_generators``, ``lock_retries`` (SQLite lock errors
-        absorbed). For diagnostics and benchmarks."""
+        absorbed), ``determinism_checks`` / ``determinism_check_steps`` / ``divergences``
+        (verify-only re-runs under the replay cache, the generator steps they took, and
+        the nondeterminism they found). For diagnostics and benchmarks."""
         native = self._native
         return {} if native is None else dict(native.driver_stats())
 

@@ -59,7 +59,7 @@ from duroxide import (
     SqliteProvider,
     TaskFailedError,
 )
-from duroxide import _driver, _validate
+from duroxide import _callbacks, _validate
 from duroxide._codec import storable
 
 from conftest import drop_schema, new_id, postgres_url
@@ -806,10 +806,10 @@ STEPPER_ORCHESTRATIONS = {
 }
 
 
-def make_stepper() -> _driver.Stepper:
-    registered = {(n, "1.0.0"): _driver.Registered(f, typed=False) for n, f in STEPPER_ORCHESTRATIONS.items()}
-    registered[("Plain", "2.0.0")] = _driver.Registered(_plain, typed=True)
-    return _driver.Stepper(lambda name, version: registered.get((name, version)))
+def make_stepper() -> _callbacks.Stepper:
+    registered = {(n, "1.0.0"): _callbacks.Registered(f, typed=False) for n, f in STEPPER_ORCHESTRATIONS.items()}
+    registered[("Plain", "2.0.0")] = _callbacks.Registered(_plain, typed=True)
+    return _callbacks.Stepper(lambda name, version: registered.get((name, version)))
 
 
 def info(name: str, version: str):
@@ -908,7 +908,7 @@ def test_stepper_callbacks_return_a_step_for_any_outcome_rust_can_send(data):
 @settings(max_examples=budget(ci=150, long=20000))
 @given(data=st.data())
 def test_stepper_callbacks_never_raise_for_any_input(data):
-    """The full contract of _driver.py ("these callbacks must never raise"): any outcome
+    """The full contract of _callbacks.py ("these callbacks must never raise"): any outcome
     kind, any payload. (Found K6, fixed in 4270ff1: resume raised JSONDecodeError /
     KeyError / TypeError for a malformed composite payload or an unknown outcome kind.)"""
     _stepper_session(data, strict=True)
@@ -1089,10 +1089,10 @@ def test_stepper_survives_exceptions_whose_str_fails():
     end to end the instance failed with "foreign callback failed: ..." or, for a __str__
     raising KeyboardInterrupt, "malformed step (EOF while parsing a value ...): ".)"""
     registered = {
-        "BrokenStr": _driver.Registered(_raises_broken_str, typed=False),
-        "Unrepr": _driver.Registered(_yields_unrepr, typed=False),
+        "BrokenStr": _callbacks.Registered(_raises_broken_str, typed=False),
+        "Unrepr": _callbacks.Registered(_yields_unrepr, typed=False),
     }
-    stepper = _driver.Stepper(lambda n, v: registered.get(n))
+    stepper = _callbacks.Stepper(lambda n, v: registered.get(n))
     for name in registered:
         step = check_step(stepper.start(7, FakeCtx(), info(name, "1.0.0"), "null"), name)
         assert "fail" in step, step
@@ -1102,6 +1102,6 @@ def test_fixed_k5b_yielding_an_unreprable_value_names_the_value():
     """Observed: 'internal error in the orchestration driver: repr() of this value fails'.
     The user's object is at fault; the message should say the orchestration yielded a
     value that is not a task, as it does for any other non-task."""
-    stepper = _driver.Stepper(lambda n, v: _driver.Registered(_yields_unrepr, typed=False))
+    stepper = _callbacks.Stepper(lambda n, v: _callbacks.Registered(_yields_unrepr, typed=False))
     step = check_step(stepper.start(7, FakeCtx(), info("Unrepr", "1.0.0"), "null"), "Unrepr")
     assert "internal error" not in step["fail"] and "not a task" in step["fail"], step["fail"]

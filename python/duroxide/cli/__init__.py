@@ -1,0 +1,58 @@
+"""The ``duroxide`` command (also ``python -m duroxide``).
+
+    duroxide export --db app.db --name Checkout --out histories/
+    duroxide replay --history histories/*.json --module myapp.workflows
+    duroxide replay --db app.db --name Checkout --module myapp.workflows
+
+Exit codes: 0 success (every history replayed cleanly); 1 a replay diverged or an
+orchestration was missing; 2 a usage mistake (bad arguments, unreadable file, unknown
+module, unreachable database). Mistakes print one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, NoReturn, Optional
+
+from ..errors import DuroxideError
+from . import _replay
+from ._common import EXIT_USAGE, CliError
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as one line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CliError(f"{message} (see `{self.prog} --help`)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="duroxide", description="Inspect and check duroxide workflows.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _replay.add_commands(commands)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Runs the command line; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        return int(args.run(args))
+    except CliError as e:
+        print(f"duroxide: {e}", file=sys.stderr)
+        return e.code
+    except DuroxideError as e:
+        print(f"duroxide: {type(e).__name__}: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("duroxide: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
