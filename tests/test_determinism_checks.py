@@ -145,14 +145,20 @@ def continuing(ctx, n):
     return n
 
 
-def test_continue_as_new_is_checked_and_passes(make_runtime, client):
-    runtime = make_runtime(determinism_checks="every_turn", **CACHE_ON)
+def run_adding(make_runtime, client, checks: str, name: str, fn, input):
+    """Runs ``fn`` (which schedules the activity "Add") to its end under ``checks``."""
+    runtime = make_runtime(determinism_checks=checks, **CACHE_ON)
     runtime.register_activity("Add", lambda ctx, i: i)
-    runtime.register_orchestration("Continuing", continuing)
+    runtime.register_orchestration(name, fn)
     runtime.start()
-    iid = new_id("can")
-    client.start_orchestration(iid, "Continuing", 0)
-    assert assert_completed(client.wait_for_orchestration(iid, 30_000)) == 3
+    iid = new_id(name.lower())
+    client.start_orchestration(iid, name, input)
+    return runtime, client.wait_for_orchestration(iid, 30_000)
+
+
+def test_continue_as_new_is_checked_and_passes(make_runtime, client):
+    runtime, result = run_adding(make_runtime, client, "every_turn", "Continuing", continuing, 0)
+    assert assert_completed(result) == 3
     stats = runtime.driver_stats()
     assert stats["determinism_checks"] >= 4 and stats["divergences"] == 0, stats
 
@@ -168,13 +174,8 @@ def diverge_at_continue(ctx, n):
 
 
 def test_a_divergence_before_continue_as_new_fails_the_instance(make_runtime, client):
-    runtime = make_runtime(determinism_checks="sampled", **CACHE_ON)
-    runtime.register_activity("Add", lambda ctx, i: i)
-    runtime.register_orchestration("DivergeAtContinue", diverge_at_continue)
-    runtime.start()
-    iid = new_id("can-div")
-    client.start_orchestration(iid, "DivergeAtContinue", 0)
-    error = assert_failed(client.wait_for_orchestration(iid, 30_000))
+    _, result = run_adding(make_runtime, client, "sampled", "DivergeAtContinue", diverge_at_continue, 0)
+    error = assert_failed(result)
     assert "diverged from its history at step 2" in error, error
     assert "OrchestrationContinuedAsNew" in error, error
 
@@ -183,3 +184,26 @@ def test_a_divergence_before_continue_as_new_fails_the_instance(make_runtime, cl
 def test_determinism_checks_option_is_validated(bad):
     with pytest.raises(InvalidArgumentError, match="determinism_checks"):
         RuntimeOptions(determinism_checks=bad)
+
+
+def fills_kv(ctx, _):
+    from duroxide.limits import MAX_KV_KEYS
+
+    for i in range(MAX_KV_KEYS):
+        ctx.set_kv_value(f"k{i}", "v")
+    refused = False
+    try:
+        ctx.set_kv_value("one-too-many", "v")  # refused by the live context only
+    except ValueError:
+        refused = True
+    done = yield ctx.schedule_activity("Add", 1)
+    done += yield ctx.schedule_activity("Add", 2)
+    return {"refused": refused, "done": done}
+
+
+def test_a_call_the_live_context_refused_is_refused_again_by_the_checks(make_runtime, client):
+    # Found by fuzzing: the KV key limit is known only to the live context, so a
+    # verify-only run used to see a SetKv where the record had none.
+    runtime, result = run_adding(make_runtime, client, "every_turn", "FillsKv", fills_kv, None)
+    assert assert_completed(result) == {"refused": True, "done": 3}
+    assert runtime.driver_stats()["divergences"] == 0

@@ -4,6 +4,7 @@ queues, messages surviving continue-as-new (the user guide's chat bot)."""
 import json
 
 from conftest import assert_completed, assert_failed, new_id, wait_until_custom_status
+from helpers.chat_bot import register_chat_bot
 
 
 def test_request_processor_dequeues_one_message(make_runtime, client):
@@ -96,20 +97,7 @@ def test_queue_message_structured_data_round_trips(make_runtime, client):
 
 def test_chat_bot_messages_survive_continue_as_new(make_runtime, client):
     runtime = make_runtime()
-
-    @runtime.register_activity("Generate")
-    def generate(ctx, text):
-        return f"Echo: {text}"
-
-    @runtime.register_orchestration("ChatBot")
-    def chat_bot(ctx, input):
-        msg_json = yield ctx.dequeue_event("inbox")
-        msg = json.loads(msg_json)
-        response = yield ctx.schedule_activity("Generate", msg["text"])
-        ctx.set_custom_status(json.dumps({"state": "replied", "response": response, "seq": msg["seq"]}))
-        if "bye" in msg["text"].lower():
-            return f"Done after {msg['seq']} msgs"
-        return (yield ctx.continue_as_new(""))
+    register_chat_bot(runtime)
 
     runtime.start()
     iid = new_id("chat")

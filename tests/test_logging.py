@@ -1,4 +1,4 @@
-"""Where the Rust core's log events go (duroxide.tracing, src/logging.rs), and the
+"""Where the Rust core's log events go (duroxide.tracing, src/ffi/logging.rs), and the
 runtime's diagnostics (metrics_snapshot, driver_stats).
 
 The log subscriber is process-global, so every test that changes where logs go runs

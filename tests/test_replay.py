@@ -271,3 +271,11 @@ def test_cli_usage_mistakes_exit_2_with_one_line(code, args, message):
         assert "usage" in proc.stderr.lower() and "Traceback" not in proc.stderr
     else:
         assert message in one_clear_line(proc)
+
+
+def test_the_replay_before_deploy_example_runs_as_documented(tmp_path):
+    example = os.path.join(os.path.dirname(__file__), "..", "examples", "replay_before_deploy", "run.py")
+    proc = subprocess.run([sys.executable, example], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "3/3 histories replay cleanly" in proc.stdout, proc.stdout
+    assert "3/3 histories diverge" in proc.stdout and "workflows_v2.py:7" in proc.stdout, proc.stdout

@@ -97,7 +97,9 @@ def test_retry_exhaustion_uncaught_fails_instance(make_runtime, client):
     assert ATTEMPTS[iid] == 2
 
 
-def test_retry_per_attempt_timeout_is_not_retried(make_runtime, client):
+def run_retry_of_a_hanging_activity(make_runtime, client, policy: dict) -> dict:
+    """Runs a retried activity that hangs until cancelled (or 30 s) under ``policy``;
+    returns the orchestration's output, ``{"error": ...}`` when the retry loop failed."""
     runtime = make_runtime()
     release = threading.Event()
 
@@ -109,29 +111,32 @@ def test_retry_per_attempt_timeout_is_not_retried(make_runtime, client):
                 break
         return "late"
 
-    @runtime.register_orchestration("RetryTimeout")
-    def retry_timeout(ctx, input):
+    @runtime.register_orchestration("RetryHanging")
+    def retry_hanging(ctx, input):
         try:
-            r = yield ctx.schedule_activity_with_retry("Hangs", input, {
-                "max_attempts": 3,
-                "backoff": "none",
-                "timeout_ms": 2000,
-            })
-            return {"result": r}
+            return {"result": (yield ctx.schedule_activity_with_retry("Hangs", input, policy))}
         except duroxide.TaskFailedError as e:
             return {"error": str(e)}
 
     runtime.start()
-    iid = new_id("retry-timeout")
+    iid = new_id("retry-hanging")
     try:
-        client.start_orchestration(iid, "RetryTimeout", None)
+        client.start_orchestration(iid, "RetryHanging", None)
         out = assert_completed(client.wait_for_orchestration(iid, 60000))
     finally:
         release.set()
     assert "error" in out, out
     assert "timeout" in out["error"].lower() or "timed out" in out["error"].lower()
+    out["attempts"] = ATTEMPTS[iid]
+    return out
+
+
+def test_retry_per_attempt_timeout_is_not_retried(make_runtime, client):
+    out = run_retry_of_a_hanging_activity(
+        make_runtime, client, {"max_attempts": 3, "backoff": "none", "timeout_ms": 2000}
+    )
     # A timed-out attempt ends the retry loop: one attempt only.
-    assert ATTEMPTS[iid] == 1
+    assert out["attempts"] == 1
 
 
 def test_retry_per_attempt_timeout_not_hit_when_activity_is_fast(make_runtime, client):
@@ -151,35 +156,6 @@ def test_retry_per_attempt_timeout_not_hit_when_activity_is_fast(make_runtime, c
 
 
 def test_retry_total_timeout_ends_the_whole_loop(make_runtime, client):
-    runtime = make_runtime()
-    release = threading.Event()
-
-    @runtime.register_activity("HangsToo")
-    def hangs_too(ctx, input):
-        _count(ctx)
-        for _ in range(400):
-            if release.wait(0.05) or ctx.is_cancelled():
-                break
-        return "late"
-
-    @runtime.register_orchestration("RetryTotal")
-    def retry_total(ctx, input):
-        try:
-            r = yield ctx.schedule_activity_with_retry("HangsToo", input, {
-                "max_attempts": 5,
-                "backoff": "none",
-                "total_timeout_ms": 500,
-            })
-            return {"result": r}
-        except duroxide.TaskFailedError as e:
-            return {"error": str(e)}
-
-    runtime.start()
-    iid = new_id("retry-total")
-    try:
-        client.start_orchestration(iid, "RetryTotal", None)
-        out = assert_completed(client.wait_for_orchestration(iid, 60000))
-    finally:
-        release.set()
-    assert "error" in out, out
-    assert "timeout" in out["error"].lower() or "timed out" in out["error"].lower()
+    out = run_retry_of_a_hanging_activity(
+        make_runtime, client, {"max_attempts": 5, "backoff": "none", "total_timeout_ms": 500}
+    )

@@ -1,43 +1,17 @@
 """The user guide's larger examples, run as written (the test's provider and instance
-ids aside): the Copilot chat bot, the multi-queue orchestration, retry on session, and
+ids aside): the Copilot chat bot (tests/helpers/chat_bot.py), the multi-queue orchestration, retry on session, and
 the continue-as-new Monitor under versioning."""
 
 import json
 import threading
 
 from conftest import assert_completed, new_id
+from helpers.chat_bot import register_chat_bot
 
 
 def test_copilot_chat_bot(make_runtime, client):
     runtime = make_runtime()
-
-    @runtime.register_activity("Generate")
-    def generate(ctx, text):
-        # Call an LLM or generate a response
-        return f"Echo: {text}"
-
-    @runtime.register_orchestration("ChatBot")
-    def chat_bot(ctx, input):
-        # Wait for next message on the "inbox" queue
-        msg_json = yield ctx.dequeue_event("inbox")
-        msg = json.loads(msg_json)
-
-        # Process the message
-        response = yield ctx.schedule_activity("Generate", msg["text"])
-
-        # Report the response via custom status
-        ctx.set_custom_status(json.dumps({
-            "state": "replied",
-            "response": response,
-            "seq": msg["seq"],
-        }))
-
-        # Exit on "bye", otherwise loop
-        if "bye" in msg["text"].lower():
-            return f"Done after {msg['seq']} msgs"
-
-        # Restart with fresh history (messages survive continue-as-new)
-        return (yield ctx.continue_as_new(""))
+    register_chat_bot(runtime)
 
     runtime.start()
     chat = new_id("chat")

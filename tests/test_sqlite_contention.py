@@ -3,7 +3,7 @@
 The core's SQLite provider hits `database is locked` (codes 5/517) whenever two pooled
 connections upgrade to writers at once; left alone, the core logs a warning and backs off
 per failed call, and fails an orchestration after 5 failed acknowledgements. The SDK's
-store layer retries those calls (src/store.rs).
+store layer retries those calls (src/store/retry.rs).
 """
 
 from __future__ import annotations

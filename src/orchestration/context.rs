@@ -242,12 +242,31 @@ impl OrchestrationContext {
             )));
         }
         {
-            let inner = self.lock();
-            if let (Some(ctx), None) = (&inner.ctx, inner.catch_up) {
+            let call = format!("set_kv_value({key:?})");
+            let mut inner = self.lock();
+            if let Some(cursor) = inner.catch_up {
+                // A refusal the first run met is met again.
+                if let Some(Interaction::Refused {
+                    call: recorded,
+                    message,
+                }) = inner.trace.items.get(cursor)
+                {
+                    if *recorded == call {
+                        let message = message.clone();
+                        advance(&mut inner, cursor);
+                        return Err(DuroxideError::invalid(message));
+                    }
+                }
+            } else if let Some(ctx) = &inner.ctx {
                 if ctx.get_kv_value(&key).is_none() && ctx.get_kv_length() >= MAX_KV_KEYS {
-                    return Err(DuroxideError::invalid(format!(
+                    let message = format!(
                         "cannot add KV key {key:?}: the instance already holds {MAX_KV_KEYS} keys (MAX_KV_KEYS); clear or prune keys first"
-                    )));
+                    );
+                    inner.trace.push(Interaction::Refused {
+                        call,
+                        message: message.clone(),
+                    });
+                    return Err(DuroxideError::invalid(message));
                 }
             }
         }
@@ -459,6 +478,7 @@ pub fn describe_recorded(item: Option<&Interaction>) -> String {
         Some(Interaction::Yield { task, .. }) => format!("yield {}", task.describe()),
         Some(Interaction::Effect(e)) => format!("{e:?}"),
         Some(Interaction::Read(r)) => format!("{r:?}"),
+        Some(Interaction::Refused { call, .. }) => format!("{call} (refused)"),
     }
 }
 

@@ -159,7 +159,7 @@ impl OrchestrationDriver {
                     index += 1;
                     continue;
                 }
-                Some(Interaction::Read(_)) => {
+                Some(Interaction::Read(_) | Interaction::Refused { .. }) => {
                     index += 1;
                     continue;
                 }

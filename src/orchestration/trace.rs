@@ -90,6 +90,12 @@ impl Read {
 pub enum Interaction {
     Effect(Effect),
     Read(Read),
+    /// A context call the live context refused with `message` for a reason a replay
+    /// cannot see (the instance's KV key limit): replays refuse it the same way.
+    Refused {
+        call: String,
+        message: String,
+    },
     /// A yielded task; `outcome` is None while the generator waits for it.
     Yield {
         task: Task,
@@ -114,6 +120,7 @@ impl Trace {
             + match &item {
                 Interaction::Effect(e) => e.bytes(),
                 Interaction::Read(r) => r.bytes(),
+                Interaction::Refused { call, message } => call.len() + message.len(),
                 Interaction::Yield { task, outcome, .. } => {
                     task.bytes() + outcome.as_ref().map_or(0, Outcome::bytes)
                 }

@@ -151,3 +151,25 @@ fn describe_in_history(item: Option<&Interaction>, end: RecordEnd) -> String {
         (other, _) => describe_recorded(other),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::DeterminismChecks;
+
+    #[test]
+    fn sampled_checks_run_at_powers_of_two() {
+        let due: Vec<u64> = (1..=20)
+            .filter(|&n| DeterminismChecks::Sampled.due(n))
+            .collect();
+        assert_eq!(due, vec![1, 2, 4, 8, 16]);
+        assert!((1..=20).all(|n| DeterminismChecks::EveryTurn.due(n)));
+        assert!(!(1..=20).any(|n| DeterminismChecks::Off.due(n)));
+    }
+
+    #[test]
+    fn the_end_is_checked_only_after_a_cached_turn() {
+        assert!(!DeterminismChecks::Sampled.before_end(0));
+        assert!(DeterminismChecks::Sampled.before_end(1));
+        assert!(!DeterminismChecks::Off.before_end(5));
+    }
+}

@@ -86,3 +86,26 @@ impl HistoryExport {
         Ok(export)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::HistoryExport;
+
+    fn error_of(text: &str) -> String {
+        HistoryExport::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn documents_that_are_not_exports_say_why() {
+        assert!(error_of("{\"format\": \"duroxide-his").contains("not valid JSON"));
+        assert!(error_of("[1]").contains("expected a JSON object"));
+        assert!(error_of("{\"format\": \"other\"}").contains("its format is \"other\""));
+        assert!(error_of("{}").contains("no \"format\""));
+        let newer = "{\"format\": \"duroxide-history\", \"format_version\": 2}";
+        assert!(error_of(newer).contains("version 2 is not supported"));
+        let empty = r#"{"format": "duroxide-history", "format_version": 1, "core_version": "x",
+            "instance_id": "i", "orchestration_name": "n", "orchestration_version": "1.0.0",
+            "status": "Running", "executions": []}"#;
+        assert!(error_of(empty).contains("no executions"));
+    }
+}

@@ -234,3 +234,78 @@ impl VirtualTime {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timer(instance: &str, fire_at_ms: u64) -> WorkItem {
+        WorkItem::TimerFired {
+            instance: instance.into(),
+            execution_id: 1,
+            id: 1,
+            fire_at_ms,
+        }
+    }
+
+    #[test]
+    fn a_skipping_clock_jumps_to_the_earliest_timer_only_when_idle() {
+        let clock = VirtualTime::new(Duration::ZERO);
+        let now = real_now_ms();
+        clock.hold(
+            vec![
+                timer("late", now + 2 * 86_400_000),
+                timer("soon", now + 3_600_000),
+            ],
+            None,
+        );
+        assert!(clock.due().is_empty(), "no timer is due and nothing skips");
+        clock.fetched("token", None);
+        clock.skip(true);
+        assert!(clock.due().is_empty(), "work in flight: the clock waits");
+        clock.settled("token");
+        let fired = clock.due();
+        assert!(
+            matches!(&fired[..], [WorkItem::TimerFired { instance, .. }] if instance == "soon")
+        );
+        assert!(clock.now_ms() >= now + 3_600_000);
+        assert_eq!(clock.held_timers(), 1);
+    }
+
+    #[test]
+    fn advancing_fires_what_is_due_and_ended_instances_drop_their_timers() {
+        let clock = VirtualTime::new(Duration::ZERO);
+        let now = real_now_ms();
+        clock.hold(vec![timer("a", now + 1_000), timer("b", now + 5_000)], None);
+        clock.hold(Vec::new(), Some("b"));
+        clock.advance(2_000);
+        assert_eq!(clock.due().len(), 1);
+        assert_eq!(clock.held_timers(), 0);
+    }
+
+    #[test]
+    fn utc_now_results_are_shifted_by_the_offset() {
+        let clock = VirtualTime::new(Duration::ZERO);
+        clock.advance(1_000);
+        let item = Some(WorkItem::ActivityExecute {
+            instance: "i".into(),
+            execution_id: 1,
+            id: 7,
+            name: UTC_NOW_ACTIVITY.into(),
+            input: String::new(),
+            session_id: None,
+            tag: None,
+        });
+        clock.fetched("t", item.as_ref());
+        let done = Some(WorkItem::ActivityCompleted {
+            instance: "i".into(),
+            execution_id: 1,
+            id: 7,
+            result: "5000".into(),
+        });
+        match clock.shift_completion("t", done) {
+            Some(WorkItem::ActivityCompleted { result, .. }) => assert_eq!(result, "6000"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

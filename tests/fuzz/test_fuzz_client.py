@@ -443,7 +443,7 @@ def test_admin_records_from_random_values(ids_, before, limit, keep):
         record._to_native()
 
 
-# --------------------------------------------------------------------------- known bugs
+# --------------------------------------------------------------------------- regressions: bugs fuzzing found (fixed)
 
 
 @pytest.mark.parametrize("call", ["raise_event", "cancel_instance"])
