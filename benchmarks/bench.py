@@ -1,6 +1,7 @@
 """Benchmarks of the Python SDK over its public API.
 
     python benchmarks/bench.py [--provider sqlite|postgres|both] [--json out.json] [--quick] [--only a,b]
+                               [--determinism-checks sampled|every_turn|off]
 
 Scenarios (each asserts its outputs; none is a timed test in CI):
   latency      start -> wait_for_orchestration of a one-activity orchestration, median of 20
@@ -29,7 +30,8 @@ from typing import Callable, Dict
 
 from duroxide import Client, PostgresProvider, Runtime, RuntimeOptions, SqliteProvider
 
-OPTIONS = RuntimeOptions(dispatcher_poll_interval_ms=1, log_level="error")
+def options(determinism_checks: str = "sampled") -> RuntimeOptions:
+    return RuntimeOptions(dispatcher_poll_interval_ms=1, log_level="error", determinism_checks=determinism_checks)
 
 
 def make_provider(kind: str):
@@ -39,8 +41,8 @@ def make_provider(kind: str):
     return PostgresProvider.connect_with_schema(url, f"bench_{uuid.uuid4().hex[:8]}")
 
 
-def build_runtime(provider) -> Runtime:
-    runtime = Runtime(provider, OPTIONS)
+def build_runtime(provider, determinism_checks: str = "sampled") -> Runtime:
+    runtime = Runtime(provider, options(determinism_checks))
     runtime.register_activity("Echo", lambda ctx, x: x)
 
     @runtime.register_orchestration("One")
@@ -131,12 +133,16 @@ def main() -> int:
     parser.add_argument("--json", help="write the results to this file")
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     parser.add_argument("--only", help="comma-separated scenarios to run (e.g. throughput,fanout)")
+    parser.add_argument(
+        "--determinism-checks", choices=["sampled", "every_turn", "off"], default="sampled",
+        help="RuntimeOptions.determinism_checks (default: the library's default, sampled)",
+    )
     args = parser.parse_args()
     kinds = ["sqlite", "postgres"] if args.provider == "both" else [args.provider]
     results: Dict[str, Dict[str, Dict[str, float]]] = {}
     for kind in kinds:
         provider = make_provider(kind)
-        runtime = build_runtime(provider)
+        runtime = build_runtime(provider, args.determinism_checks)
         runtime.start()
         client = Client(provider)
         try:
@@ -144,7 +150,11 @@ def main() -> int:
             for name, scenario in scenarios(args.quick).items():
                 if wanted is not None and name not in wanted:
                     continue
+                before = runtime.driver_stats()
                 results.setdefault(kind, {})[name] = scenario(client)
+                after = runtime.driver_stats()
+                for key, label in (("python_steps", "python_steps"), ("determinism_check_steps", "check_steps")):
+                    results[kind][name][label] = after.get(key, 0) - before.get(key, 0)
                 metrics = ", ".join(f"{k}={v:.2f}" for k, v in results[kind][name].items())
                 print(f"{kind:9} {name:11} {metrics}", flush=True)
         finally:
