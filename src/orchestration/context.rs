@@ -110,6 +110,15 @@ impl OrchestrationContext {
         inner.ctx = None;
     }
 
+    /// Ends a verify-only run: the object is bound to nothing and its record is dropped.
+    pub fn end_verify(&self) {
+        let mut inner = self.lock();
+        inner.verifying = false;
+        inner.catch_up = None;
+        inner.ctx = None;
+        inner.trace = Trace::default();
+    }
+
     /// The recorded interaction a catching-up or verifying generator meets next.
     pub fn next_recorded(&self) -> Option<Interaction> {
         let inner = self.lock();

@@ -73,6 +73,19 @@ pub fn check(
     let mut verifier =
         Generator::detached(stepper.clone(), cached.info.clone(), cached.input.clone());
     verifier.handle.begin_verify(record.clone());
+    let result = run(&mut verifier, cached, end, stats);
+    // Code that kept the verifier's context (in a global) gets "not active" from now on.
+    verifier.handle.end_verify();
+    result
+}
+
+/// Steps the verifier through the record.
+fn run(
+    verifier: &mut Generator,
+    cached: &Generator,
+    end: RecordEnd,
+    stats: &CheckStats,
+) -> Result<(), String> {
     let orchestration = format!(
         "{}@{}",
         cached.info.orchestration_name, cached.info.orchestration_version

@@ -1,12 +1,19 @@
 """The ``duroxide`` command (also ``python -m duroxide``).
 
+    duroxide list --db app.db --status Running
+    duroxide show ORDER-1 --db app.db
+    duroxide history ORDER-1 --db app.db
     duroxide export --db app.db --name Checkout --out histories/
     duroxide replay --history histories/*.json --module myapp.workflows
     duroxide replay --db app.db --name Checkout --module myapp.workflows
 
+``--db`` takes a SQLite file or a ``postgresql://`` URL (``--schema``; default
+``$DUROXIDE_DB``). Tables for people, ``--json`` for scripts.
+
 Exit codes: 0 success (every history replayed cleanly); 1 a replay diverged or an
-orchestration was missing; 2 a usage mistake (bad arguments, unreadable file, unknown
-module, unreachable database). Mistakes print one line on stderr, never a traceback.
+orchestration was missing; 2 a mistake (bad arguments or JSON, unknown instance,
+unreadable file, unknown module, unreachable database). Mistakes print one line on
+stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import sys
 from typing import List, NoReturn, Optional
 
 from ..errors import DuroxideError
-from . import _replay
+from . import _control, _inspect, _replay
 from ._common import EXIT_USAGE, CliError
 
 __all__ = ["main"]
@@ -32,6 +39,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="duroxide", description="Inspect and check duroxide workflows.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _inspect.add_commands(commands)
+    _control.add_commands(commands)
     _replay.add_commands(commands)
     return parser
 
