@@ -138,7 +138,7 @@ impl OrchestrationContext {
                 task: expected,
                 outcome,
                 ..
-            }) if expected == task => match outcome.clone() {
+            }) if expected.same_step(task) => match outcome.clone() {
                 Some(outcome) => {
                     advance(&mut inner, cursor);
                     VerifiedYield::Answer(outcome)
@@ -173,7 +173,7 @@ impl OrchestrationContext {
                 task: expected,
                 outcome: Some(outcome),
                 ..
-            }) if expected == task => outcome.clone(),
+            }) if expected.same_step(task) => outcome.clone(),
             other => {
                 let message = format!(
                     "yielded {} where its first run did {}",

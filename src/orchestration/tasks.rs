@@ -157,6 +157,20 @@ impl Task {
         }
     }
 
+    /// True when `other` is the same step as far as replay is concerned: the same task,
+    /// except that timers match whatever their duration (the core's replay matches timers
+    /// by position only, so checks must not be stricter than a replay from history).
+    pub fn same_step(&self, other: &Task) -> bool {
+        match (self, other) {
+            (Task::Timer { .. }, Task::Timer { .. }) => true,
+            (Task::All { tasks: a }, Task::All { tasks: b })
+            | (Task::Race { tasks: a }, Task::Race { tasks: b }) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_step(y))
+            }
+            _ => self == other,
+        }
+    }
+
     /// The history event this task records when scheduled, for divergence messages.
     pub fn as_history(&self) -> String {
         let scheduled = |name: &str| format!("ActivityScheduled {{ name: {name:?} }}");
@@ -216,5 +230,25 @@ fn describe_list(tasks: &[Task]) -> String {
         format!("{}, ... {more} more", shown.join(", "))
     } else {
         shown.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Task;
+
+    #[test]
+    fn timers_are_the_same_step_whatever_their_duration() {
+        let timer = |ms| Task::Timer { ms };
+        let wait = Task::Wait { name: "go".into() };
+        assert!(timer(1).same_step(&timer(2)));
+        let race = |ms| Task::Race {
+            tasks: vec![wait.clone(), timer(ms)],
+        };
+        assert!(race(10).same_step(&race(20)));
+        assert!(!timer(1).same_step(&wait));
+        assert!(!race(1).same_step(&Task::Race {
+            tasks: vec![wait.clone()]
+        }));
     }
 }

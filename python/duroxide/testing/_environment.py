@@ -26,6 +26,7 @@ def _test_options() -> RuntimeOptions:
         orchestration_concurrency=2,
         worker_concurrency=4,
         determinism_checks="every_turn",
+        replay_cache_size=1000,  # the checks re-run what the cache would hide: keep it on
         log_level="warn",
     )
 
