@@ -1,4 +1,4 @@
-"""What the determinism checks cost: chain-400 and fan-out-500 with
+"""What the determinism checks cost: chain-400, fan-out-500, throughput and latency with
 ``determinism_checks="sampled"`` (the default) against ``"off"``, in alternating runs.
 
     python benchmarks/checks_overhead.py [--runs 5] [--provider sqlite|postgres] [--json out.json]
@@ -19,7 +19,7 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-METRICS = {"chain-400": "ms_per_step", "fanout": "activities_per_s"}
+METRICS = {"chain-400": "ms_per_step", "fanout": "activities_per_s", "throughput": "orchestrations_per_s", "latency": "median_ms"}
 
 
 def one_run(checks: str, provider: str) -> dict:
