@@ -19,7 +19,7 @@ import time
 import pytest
 
 from conftest import new_id
-from duroxide import Client, HistoryFormatError, Runtime, RuntimeOptions
+from duroxide import Client, HistoryFormatError, Runtime, RuntimeOptions, SqliteProvider
 from duroxide.replay import ANY_VERSION, Replayer, load_history
 
 WORKFLOWS = '''
@@ -262,9 +262,14 @@ def test_cli_bad_history_files_exit_2_with_one_line(tmp_path, client, histories,
         (["replay", "--db", "postgresql://u@127.0.0.1:1/x", "--name", "O", "--module", "wf_v1"], "cannot open the database"),
         (["replay", "--bogus"], "unrecognized arguments"),
         (["export", "--db", "/nonexistent/app.db", "--out", "o"], "no SQLite database"),
+        (["export", "--db", "EXAMPLE_DB", "some-id", "--out", "wf_v1.py"], "File exists"),
     ],
 )
 def test_cli_usage_mistakes_exit_2_with_one_line(code, args, message):
+    if "EXAMPLE_DB" in args:  # a real database, and an --out that is a file
+        db = code["dir"] / "app.db"
+        SqliteProvider.open(str(db))
+        args = [str(db) if a == "EXAMPLE_DB" else a for a in args]
     proc = cli(*args, cwd=code["dir"])
     assert proc.returncode == 2, proc.stdout + proc.stderr
     if message == "usage":

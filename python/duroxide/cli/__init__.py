@@ -60,6 +60,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except DuroxideError as e:
         print(f"duroxide: {type(e).__name__}: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as e:  # a file or directory the command could not read or write
+        print(f"duroxide: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("duroxide: interrupted", file=sys.stderr)
         return 130
