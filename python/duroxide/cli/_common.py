@@ -34,6 +34,19 @@ def add_db_arguments(parser: Any, required: bool = True) -> None:
     parser.add_argument("--schema", default=None, help="PostgreSQL schema (default: public)")
 
 
+def add_command(commands: Any, name: str, help: str, run: Any, *, instance: bool = False,
+                json: bool = False, **parser_options: Any) -> Any:
+    """A subcommand with ``--db``/``--schema``, its ``ID`` (``instance``) and ``--json``."""
+    parser = commands.add_parser(name, help=help, **parser_options)
+    add_db_arguments(parser)
+    if instance:
+        parser.add_argument("id", metavar="ID")
+    if json:
+        parser.add_argument("--json", action="store_true", help="JSON for scripts")
+    parser.set_defaults(run=run)
+    return parser
+
+
 def open_db(db: Optional[str], schema: Optional[str]) -> Provider:
     """The store named by ``--db``; a missing SQLite file is an error, not a new database."""
     if not db:

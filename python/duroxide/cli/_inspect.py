@@ -7,45 +7,25 @@ from typing import Any, Dict, List, Optional
 
 from ..client import Client
 from ..errors import InstanceNotFoundError
-from ._common import EXIT_OK, CliError, Progress, add_db_arguments, open_db
+from ._common import EXIT_OK, CliError, Progress, add_command, open_db
 from ._output import as_json, duration, note, short, table, when
 
 STATUSES = ("Running", "Completed", "Failed", "ContinuedAsNew")
 
 
 def add_commands(commands: Any) -> None:
-    p = commands.add_parser("list", help="list instances (newest first)")
-    add_db_arguments(p)
+    p = add_command(commands, "list", "list instances (newest first)", run_list, json=True)
     p.add_argument("--status", choices=STATUSES, help="only instances with this status")
     p.add_argument("--name", help="only instances of this orchestration")
     p.add_argument("--prefix", help="only instance ids starting with this")
     p.add_argument("--limit", type=_positive, default=100, help="at most this many (default 100)")
-    p.add_argument("--json", action="store_true", help="JSON for scripts")
-    p.set_defaults(run=run_list)
-
-    p = commands.add_parser("show", help="one instance: status, input, output or error, custom status, KV, times")
-    add_db_arguments(p)
-    p.add_argument("id", metavar="ID")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(run=run_show)
-
-    p = commands.add_parser("history", help="an instance's history, one line per event")
-    add_db_arguments(p)
-    p.add_argument("id", metavar="ID")
+    add_command(commands, "show", "one instance: status, input, output or error, custom status, KV, times",
+                run_show, instance=True, json=True)
+    p = add_command(commands, "history", "an instance's history, one line per event", run_history,
+                    instance=True, json=True)
     p.add_argument("--execution", type=_positive, help="execution number (default: the current one)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(run=run_history)
-
-    p = commands.add_parser("tree", help="an instance and its sub-orchestrations")
-    add_db_arguments(p)
-    p.add_argument("id", metavar="ID")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(run=run_tree)
-
-    p = commands.add_parser("metrics", help="instance counts and queue depths of the store")
-    add_db_arguments(p)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(run=run_metrics)
+    add_command(commands, "tree", "an instance and its sub-orchestrations", run_tree, instance=True, json=True)
+    add_command(commands, "metrics", "instance counts and queue depths of the store", run_metrics, json=True)
 
 
 def _positive(text: str) -> int:
@@ -85,8 +65,7 @@ def times_of(client: Client, info: Any) -> "tuple[int, int]":
 
 
 def run_list(args: Any) -> int:
-    client = connect(args)
-    try:
+    with connect(args) as client:
         ids = client.list_instances_by_status(args.status) if args.status else client.list_all_instances()
         if args.prefix:
             ids = [i for i in ids if i.startswith(args.prefix)]
@@ -110,8 +89,6 @@ def run_list(args: Any) -> int:
             if len(infos) > len(shown):
                 note(f"{len(shown)} of {len(infos)} shown; raise --limit to see more")
         return EXIT_OK
-    finally:
-        client.close()
 
 
 def _decoded(text: Optional[str]) -> Any:
@@ -124,8 +101,7 @@ def _decoded(text: Optional[str]) -> Any:
 
 
 def run_show(args: Any) -> int:
-    client = connect(args)
-    try:
+    with connect(args) as client:
         info = info_of(client, args.id)
         created, updated = times_of(client, info)
         state = client.get_status(args.id)
@@ -163,13 +139,10 @@ def run_show(args: Any) -> int:
         for key in sorted(kv):
             print(f"{'':{width}}    {key} = {short(kv[key], 100)}")
         return EXIT_OK
-    finally:
-        client.close()
 
 
 def run_history(args: Any) -> int:
-    client = connect(args)
-    try:
+    with connect(args) as client:
         info = info_of(client, args.id)
         execution = args.execution or info.current_execution_id
         executions = client.list_executions(args.id)
@@ -193,13 +166,10 @@ def run_history(args: Any) -> int:
              f"{execution} of {len(executions)}, started {when(first)}")
         table(("EVENT", "AT", "KIND", "FOR", "TOOK", "DATA"), rows)
         return EXIT_OK
-    finally:
-        client.close()
 
 
 def run_tree(args: Any) -> int:
-    client = connect(args)
-    try:
+    with connect(args) as client:
         info_of(client, args.id)
         tree = client.get_instance_tree(args.id)
         infos = {i: client.get_instance_info(i) for i in tree.all_ids}
@@ -222,13 +192,10 @@ def run_tree(args: Any) -> int:
         for root in children.get(None, []):
             show(root, 0)
         return EXIT_OK
-    finally:
-        client.close()
 
 
 def run_metrics(args: Any) -> int:
-    client = connect(args)
-    try:
+    with connect(args) as client:
         metrics, depths = client.get_system_metrics(), client.get_queue_depths()
         if args.json:
             as_json({"system": metrics, "queues": depths})
@@ -237,5 +204,3 @@ def run_metrics(args: Any) -> int:
         rows += [(f"queue: {k.replace('_queue', '')}", v) for k, v in vars(depths).items()]
         table(("METRIC", "VALUE"), rows)
         return EXIT_OK
-    finally:
-        client.close()
