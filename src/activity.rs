@@ -56,9 +56,25 @@ pub struct ActivityOutcome {
     pub payload: String,
 }
 
+/// Told when an activity is cancelled; the foreign side implements it.
+pub trait CancelListener: Send + Sync {
+    fn cancelled(&self);
+}
+
+/// Where the cancellation of one activity call stands.
+enum Cancellation {
+    Watching(Option<Box<dyn CancelListener>>),
+    /// Cancelled (the listener, if any, was told) or finished: listeners are told at once
+    /// or never.
+    Over {
+        cancelled: bool,
+    },
+}
+
 pub struct ActivityContext {
     ctx: CoreActivityCtx,
     events: Arc<StoreEvents>,
+    cancellation: Mutex<Cancellation>,
 }
 
 impl ActivityContext {
@@ -73,6 +89,33 @@ impl ActivityContext {
 
     pub fn is_cancelled(&self) -> bool {
         self.ctx.is_cancelled()
+    }
+
+    pub fn on_cancelled(&self, listener: Box<dyn CancelListener>) {
+        let mut state = self.cancellation.lock().unwrap_or_else(|e| e.into_inner());
+        match &mut *state {
+            Cancellation::Watching(slot) => *slot = Some(listener),
+            Cancellation::Over { cancelled } => {
+                let cancelled = *cancelled;
+                drop(state);
+                if cancelled {
+                    listener.cancelled();
+                }
+            }
+        }
+    }
+
+    /// The activity was cancelled (`cancelled`) or has ended: tell the listener, once.
+    fn settle(&self, cancelled: bool) {
+        let mut state = self.cancellation.lock().unwrap_or_else(|e| e.into_inner());
+        if matches!(*state, Cancellation::Over { .. }) {
+            return;
+        }
+        let previous = std::mem::replace(&mut *state, Cancellation::Over { cancelled });
+        drop(state);
+        if let (true, Cancellation::Watching(Some(listener))) = (cancelled, previous) {
+            listener.cancelled();
+        }
     }
 
     pub fn get_client(&self) -> Arc<Client> {
@@ -125,18 +168,33 @@ async fn invoke(
         return Err("the process is exiting; the activity did not run".into());
     }
     let info = ActivityInfo::of(&ctx);
-    let handle = Arc::new(ActivityContext { ctx, events });
+    let handle = Arc::new(ActivityContext {
+        ctx,
+        events,
+        cancellation: Mutex::new(Cancellation::Watching(None)),
+    });
     let name = info.activity_name.clone();
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let completion = Arc::new(ActivityCompletion {
         sender: Mutex::new(Some(sender)),
     });
-    if let Err(e) = invoker.invoke(handle, info, input, completion) {
+    if let Err(e) = invoker.invoke(handle.clone(), info, input, completion) {
         return Err(format!(
             "activity '{name}': the SDK failed to start it: {e}"
         ));
     }
-    match receiver.await {
+    // The core keeps this future running through its cancellation grace period, so a
+    // listener learns of the cancellation while the activity can still stop early.
+    tokio::pin!(receiver);
+    let outcome = tokio::select! {
+        outcome = &mut receiver => outcome,
+        () = handle.ctx.cancelled() => {
+            handle.settle(true);
+            receiver.await
+        }
+    };
+    handle.settle(false);
+    match outcome {
         Ok(ActivityOutcome { ok: true, payload }) => Ok(payload),
         Ok(ActivityOutcome { ok: false, payload }) => Err(payload),
         Err(_) => Err(format!(

@@ -37,12 +37,13 @@ mod store;
 
 pub use activity::{
     ActivityCompletion, ActivityContext, ActivityInfo, ActivityInvoker, ActivityOutcome,
+    CancelListener,
 };
 pub use client::records::{
     DeleteInstanceResult, ExecutionInfo, HistoryEvent, InstanceFilter, InstanceInfo, InstanceTree,
     OrchestrationStats, PruneOptions, PruneResult, QueueDepths, SystemMetrics,
 };
-pub use client::{Client, OrchestrationState};
+pub use client::{AsyncClient, Client, OrchestrationState};
 pub use ffi::error::DuroxideError;
 pub use ffi::logging::{init_tracing, reset_tracing, route_tracing, LogSink};
 pub use orchestration::context::{OrchestrationContext, OrchestrationInfo};

@@ -161,23 +161,24 @@ def test_registering_non_callable_raises_type_error(make_runtime):
         runtime.register_orchestration_versioned("NotCallableV", "1.0.1", 3.5)
 
 
-def test_registering_async_def_orchestration_raises_type_error(make_runtime):
+def test_registering_an_async_generator_orchestration_names_both_styles(make_runtime):
     runtime = make_runtime()
-
-    async def async_orch(ctx, input):
-        return input
 
     async def async_gen_orch(ctx, input):
         yield 1
 
-    with pytest.raises(TypeError):
-        runtime.register_orchestration("AsyncOrch", async_orch)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="async generator") as info:
         runtime.register_orchestration("AsyncGenOrch", async_gen_orch)
-    with pytest.raises(TypeError):
-        @runtime.register_orchestration("AsyncDecorated")
+    assert "`await ctx.*`" in str(info.value) and "`yield ctx.*`" in str(info.value)
+    with pytest.raises(TypeError, match="async generator"):
+        @runtime.register_orchestration("AsyncGenDecorated")
         async def decorated(ctx, input):
-            return input
+            yield input
+
+    async def coroutine_orch(ctx, input):  # a coroutine orchestration is welcome
+        return input
+
+    assert runtime.register_orchestration("AsyncOrch", coroutine_orch) is coroutine_orch
 
 
 def test_duplicate_registration_raises_value_error(make_runtime):

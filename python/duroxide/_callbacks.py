@@ -20,21 +20,28 @@ from typing import Any, Callable, Dict, Optional
 from . import errors
 from ._codec import decode, encode, encode_typed, storable
 from ._native import gen
+from ._activity_loop import ActivityLoop
 from ._workers import WorkerPool
 from .context import ActivityContext, OrchestrationContext
 from .tasks import AllTask, RaceTask, Task
 
 log = logging.getLogger("duroxide")
 
+def is_async(fn: Any) -> bool:
+    """True for an ``async def`` function (or an object whose ``__call__`` is one)."""
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+
+
 class Registered:
     """A registered function and how its result is encoded (``typed``: a ``str`` result
     is sent as is, as the ``*_typed`` registrations promise)."""
 
-    __slots__ = ("fn", "typed")
+    __slots__ = ("fn", "typed", "is_async")
 
     def __init__(self, fn: Callable[..., Any], typed: bool) -> None:
         self.fn = fn
         self.typed = typed
+        self.is_async = is_async(fn)
 
     def encode_result(self, value: Any, what: str) -> str:
         return encode_typed(value, what) if self.typed else encode(value, what)
@@ -112,17 +119,42 @@ def _shape(task: Task, node: Dict[str, Any], in_composite: bool) -> Any:
     return value
 
 
+_TASK_AWAIT = Task.__await__.__code__
+
+
+def _inner(step: Any) -> Any:
+    """What a generator (``yield from``) or coroutine (``await``) is suspended in, or
+    None; ``Task.__await__`` does not count: the user's line is the one awaiting it."""
+    inner = getattr(step, "gi_yieldfrom", None) or getattr(step, "cr_await", None)
+    if getattr(inner, "gi_code", None) is _TASK_AWAIT:
+        return None
+    if hasattr(inner, "gi_frame") or hasattr(inner, "cr_frame"):
+        return inner
+    return None
+
+
 def _location(generator: Any) -> Optional[str]:
-    """``file:line`` where ``generator`` is suspended (inside any ``yield from``)."""
-    while True:
-        inner = getattr(generator, "gi_yieldfrom", None)
-        if inner is None or not hasattr(inner, "gi_frame"):
-            break
+    """``file:line`` where ``generator`` (or coroutine) is suspended, inside any
+    ``yield from`` or ``await`` of a helper."""
+    while (inner := _inner(generator)) is not None:
         generator = inner
-    frame = getattr(generator, "gi_frame", None)
+    frame = getattr(generator, "gi_frame", None) or getattr(generator, "cr_frame", None)
     if frame is None:
         return None
     return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
+def _not_a_task(name: str, yielded: Any, is_coroutine: bool) -> str:
+    if not is_coroutine:
+        return (
+            f"orchestration {name!r} yielded {_safe_repr(yielded)} ({type(yielded).__name__}), which is not a task; "
+            "yield what a ctx.* method returns, e.g. `yield ctx.schedule_activity(...)`"
+        )
+    return (
+        f"orchestration {name!r} awaited {_safe_repr(yielded)} ({type(yielded).__name__}), which is not a durable "
+        "task; an async orchestration may only await what a ctx.* method returns (ctx.schedule_timer() instead "
+        "of asyncio.sleep(), an activity for I/O and for other libraries' coroutines)"
+    )
 
 
 class _Live:
@@ -187,8 +219,15 @@ class Stepper(gen.OrchestrationStepper):
             result = registered.fn(OrchestrationContext(ctx, info), decode(input))
         except BaseException as e:  # noqa: B036 - user code must never escape into Rust
             return self._failed(name, e)
-        if inspect.isgenerator(result):
+        if inspect.isgenerator(result) or inspect.iscoroutine(result):
             return self._advance(generator_id, _Live(result, name, registered), None, None)
+        if inspect.isasyncgen(result):
+            result.aclose().close()
+            return _step_fail(
+                f"orchestration {name!r} is an async generator (an `async def` with `yield`); write either a "
+                "generator (`def`, `result = yield ctx.schedule_activity(...)`) or a coroutine "
+                "(`async def`, `result = await ctx.schedule_activity(...)`)"
+            )
         return self._returned(name, registered, result)
 
     def _resume(self, generator_id: int, outcome_kind: int, payload: str) -> str:
@@ -226,14 +265,11 @@ class Stepper(gen.OrchestrationStepper):
             return self._returned(live.name, live.registered, stop.value)
         except BaseException as e:  # noqa: B036
             self._live.pop(generator_id, None)
-            return self._failed(live.name, e)
+            return self._failed(live.name, e, inspect.iscoroutine(live.gen))
         if not isinstance(yielded, Task):
             self._live.pop(generator_id, None)
             self.release_generator(live)
-            return _step_fail(
-                f"orchestration {live.name!r} yielded {_safe_repr(yielded)} ({type(yielded).__name__}), which is not a task; "
-                "yield what a ctx.* method returns, e.g. `yield ctx.schedule_activity(...)`"
-            )
+            return _step_fail(_not_a_task(live.name, yielded, inspect.iscoroutine(live.gen)))
         live.pending = yielded
         self._live[generator_id] = live
         return json.dumps({"yield": {"task": yielded._command, "at": _location(live.gen)}})
@@ -244,8 +280,8 @@ class Stepper(gen.OrchestrationStepper):
             kind = "generator" if inspect.isgenerator(value) else "coroutine"
             value.close()
             return _step_fail(
-                f"orchestration {name!r} returned a {kind}; orchestrations are generator functions "
-                "that `return` a JSON value (did you mean `return (yield ...)`?)"
+                f"orchestration {name!r} returned a {kind}; an orchestration `return`s a JSON value "
+                "(did you mean `return (yield ...)` or `return await ...`?)"
             )
         try:
             return json.dumps({"return": registered.encode_result(value, f"the result of orchestration {name!r}")})
@@ -253,18 +289,28 @@ class Stepper(gen.OrchestrationStepper):
             return _step_fail(str(e))
 
     @staticmethod
-    def _failed(name: str, exc: BaseException) -> str:
+    def _failed(name: str, exc: BaseException, is_coroutine: bool = False) -> str:
         if not isinstance(exc, errors.TaskFailedError):
             log.warning("orchestration %s raised %s", name, type(exc).__name__, exc_info=exc)
+        if is_coroutine and isinstance(exc, RuntimeError) and "no running event loop" in str(exc):
+            # asyncio.sleep(), asyncio.gather(), ... called inside the orchestration.
+            return _step_fail(
+                f"orchestration {name!r} called asyncio, which needs an event loop (no running event loop); "
+                "an async orchestration runs on the durable driver, not on asyncio: await ctx.* tasks only "
+                "(ctx.schedule_timer() instead of asyncio.sleep(), ctx.all() instead of asyncio.gather(), "
+                "activities for I/O)"
+            )
         return _step_fail(describe(exc))
 
 
 class Invoker(gen.ActivityInvoker):
-    """Runs activity functions on Python-owned daemon threads (see ``_workers``)."""
+    """Runs sync activity functions on Python-owned daemon threads (see ``_workers``) and
+    ``async def`` ones as tasks of one event loop (see ``_activity_loop``)."""
 
     def __init__(self, lookup: ActivityLookup) -> None:
         self._lookup = lookup
         self._pool = WorkerPool("duroxide-activity")
+        self._loop = ActivityLoop("duroxide-async-activities")
 
     def invoke(
         self,
@@ -273,7 +319,41 @@ class Invoker(gen.ActivityInvoker):
         input: str,
         completion: "gen.ActivityCompletion",
     ) -> None:
+        registered = self._lookup(info.activity_name)
+        if registered is not None and registered.is_async:
+            try:
+                self._start_async(registered, ctx, info, input, completion)
+            except BaseException as e:  # noqa: B036 - the runtime is shutting down
+                _complete(completion, _activity_failed(info.activity_name, e))
+            return
         self._pool.submit(lambda: _complete(completion, self._run(ctx, info, input)))
+
+    def close(self) -> None:
+        """Stop the event loop of async activities (the runtime has shut down)."""
+        self._loop.close()
+
+    def _start_async(
+        self,
+        registered: Registered,
+        ctx: "gen.ActivityContext",
+        info: "gen.ActivityInfo",
+        input: str,
+        completion: "gen.ActivityCompletion",
+    ) -> None:
+        name = info.activity_name
+        try:
+            # Calling an async def runs none of its code: it only binds the arguments.
+            coroutine = registered.fn(ActivityContext(ctx, info), decode(input))
+        except BaseException as e:  # noqa: B036
+            _complete(completion, _activity_failed(name, e))
+            return
+        if not inspect.iscoroutine(coroutine):
+            coroutine = _await(coroutine)
+
+        def finish(task: "asyncio.Future[Any]") -> None:
+            _complete(completion, _async_outcome(task, registered, name))
+
+        self._loop.run(coroutine, ctx, finish)
 
     def _run(self, ctx: "gen.ActivityContext", info: "gen.ActivityInfo", input: str) -> "gen.ActivityOutcome":
         name = info.activity_name
@@ -287,9 +367,28 @@ class Invoker(gen.ActivityInvoker):
             payload = registered.encode_result(result, f"the result of activity {name!r}")
             return gen.ActivityOutcome(ok=True, payload=payload)
         except BaseException as e:  # noqa: B036 - KeyboardInterrupt/SystemExit fail the activity only
-            if not isinstance(e, Exception):
-                log.warning("activity %s raised %s; the activity fails, the worker goes on", name, type(e).__name__)
-            return gen.ActivityOutcome(ok=False, payload=storable(describe(e)))
+            return _activity_failed(name, e)
+
+
+def _activity_failed(name: str, exc: BaseException) -> "gen.ActivityOutcome":
+    if not isinstance(exc, Exception):
+        log.warning("activity %s raised %s; the activity fails, the worker goes on", name, type(exc).__name__)
+    return gen.ActivityOutcome(ok=False, payload=storable(describe(exc)))
+
+
+def _async_outcome(task: "asyncio.Future[Any]", registered: Registered, name: str) -> "gen.ActivityOutcome":
+    """The outcome of the task that ran an async activity."""
+    if task.cancelled():
+        message = f"activity {name!r} was cancelled (its orchestration no longer needs the result)"
+        return gen.ActivityOutcome(ok=False, payload=message)
+    exc = task.exception()
+    if exc is not None:
+        return _activity_failed(name, exc)
+    try:
+        payload = registered.encode_result(task.result(), f"the result of activity {name!r}")
+    except BaseException as e:  # noqa: B036
+        return _activity_failed(name, e)
+    return gen.ActivityOutcome(ok=True, payload=payload)
 
 
 async def _await(awaitable: Any) -> Any:

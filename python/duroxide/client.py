@@ -65,6 +65,17 @@ _str = _validate.text
 _timeout = _validate.millis
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
+def version_seen(value: Any) -> int:
+    """A custom-status version a caller last saw: 0 to 2**63-1."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise InvalidArgumentError(f"last_seen_version must be an integer from 0 to 2**63-1, got {value!r}")
+    return value
+
+
 class TypedClientMethods:
     """Mixed into :class:`~duroxide.Client`."""
 
@@ -80,21 +91,21 @@ class TypedClientMethods:
 
     def start_orchestration_typed(self, instance_id: str, name: str, input: Any = None) -> None:
         """``start_orchestration`` with the typed encoding of ``input``."""
-        self._start(instance_id, name, encode_typed(input, f"input of orchestration {name!r}"), None)
+        return self._start(instance_id, name, encode_typed(input, f"input of orchestration {name!r}"), None)
 
     def start_orchestration_versioned_typed(self, instance_id: str, name: str, input: Any, version: str) -> None:
         """``start_orchestration_versioned`` with the typed encoding of ``input``."""
-        self._start(
+        return self._start(
             instance_id, name, encode_typed(input, f"input of orchestration {name!r}"), _validate.version("version", version)
         )
 
     def raise_event_typed(self, instance_id: str, event_name: str, data: Any = None) -> None:
         """``raise_event`` with the typed encoding of ``data``."""
-        self._raise(instance_id, event_name, encode_typed(data, f"data of event {event_name!r}"))
+        return self._raise(instance_id, event_name, encode_typed(data, f"data of event {event_name!r}"))
 
     def enqueue_event_typed(self, instance_id: str, queue: str, data: Any = None) -> None:
         """``enqueue_event`` with the typed encoding of ``data``."""
-        self._enqueue(instance_id, queue, encode_typed(data, f"data for queue {queue!r}"))
+        return self._enqueue(instance_id, queue, encode_typed(data, f"data for queue {queue!r}"))
 
     def wait_for_orchestration_typed(self, instance_id: str, timeout_ms: int = 30_000) -> Any:
         """Wait for the instance to end and return its output.
@@ -148,28 +159,35 @@ class Client(AdminMethods, TypedClientMethods):
         """Refuse further calls (they raise :class:`~duroxide.ClosedError`)."""
         self._native.close()
 
+    # Every method below that makes one native call does it through ``_call`` and
+    # returns what it returns: ``duroxide.aio.Client`` reuses these methods (their
+    # checks and conversions) with a ``_call`` that awaits the native async client.
+
+    def _call(self, method: str, *args: Any, convert: Callable[[Any], Any] = _same) -> Any:
+        with translate_errors():
+            result = getattr(self._native, method)(*args)
+        return convert(result)
+
     def start_orchestration(self, instance_id: str, name: str, input: Any = None) -> None:
         """Start orchestration ``name`` (latest version) as ``instance_id`` with ``input``.
 
         Starting an id that already exists is ignored by the engine.
         """
-        self._start(instance_id, name, encode(input, f"input of orchestration {name!r}"), None)
+        return self._start(instance_id, name, encode(input, f"input of orchestration {name!r}"), None)
 
     def start_orchestration_versioned(self, instance_id: str, name: str, input: Any, version: str) -> None:
         """Start ``version`` of orchestration ``name``."""
         payload = encode(input, f"input of orchestration {name!r}")
-        self._start(instance_id, name, payload, _str("version", version))
+        return self._start(instance_id, name, payload, _str("version", version))
 
     def _start(self, instance_id: str, name: str, payload: str, version: Optional[str]) -> None:
         _validate.instance_id(instance_id)
         _str("name", name)
-        with translate_errors():
-            self._native.start_orchestration(instance_id, name, payload, version)
+        return self._call("start_orchestration", instance_id, name, payload, version)
 
     def get_status(self, instance_id: str) -> OrchestrationResult:
         """The instance's state now (status "NotFound" when it does not exist)."""
-        with translate_errors():
-            return OrchestrationResult(self._native.get_status(_str("instance_id", instance_id)))
+        return self._call("get_status", _str("instance_id", instance_id), convert=OrchestrationResult)
 
     def wait_for_orchestration(self, instance_id: str, timeout_ms: int = 30_000) -> OrchestrationResult:
         """Wait until the instance Completes or Fails and return its result.
@@ -194,8 +212,7 @@ class Client(AdminMethods, TypedClientMethods):
         without a newer status.
         """
         _str("instance_id", instance_id)
-        if isinstance(last_seen_version, bool) or not isinstance(last_seen_version, int) or not 0 <= last_seen_version < 2**63:
-            raise InvalidArgumentError(f"last_seen_version must be an integer from 0 to 2**63-1, got {last_seen_version!r}")
+        last_seen_version = version_seen(last_seen_version)
         interval = max(1, _timeout("poll_interval_ms", poll_interval_ms))
         deadline = time.monotonic() + _timeout("timeout_ms", timeout_ms) / 1000
         while True:
@@ -218,11 +235,10 @@ class Client(AdminMethods, TypedClientMethods):
         An event raised before the orchestration waits for it is not kept; use
         :meth:`enqueue_event` for messages that must never be missed.
         """
-        self._raise(instance_id, event_name, encode(data, f"data of event {event_name!r}"))
+        return self._raise(instance_id, event_name, encode(data, f"data of event {event_name!r}"))
 
     def _raise(self, instance_id: str, event_name: str, payload: str) -> None:
-        with translate_errors():
-            self._native.raise_event(_str("instance_id", instance_id), _str("event_name", event_name), payload)
+        return self._call("raise_event", _str("instance_id", instance_id), _str("event_name", event_name), payload)
 
     def enqueue_event(self, instance_id: str, queue: str, data: Any = None) -> None:
         """Append ``data`` to the instance's FIFO ``queue`` (``ctx.dequeue_event(queue)``).
@@ -230,11 +246,10 @@ class Client(AdminMethods, TypedClientMethods):
         Messages wait until dequeued and survive ``continue_as_new``. Messages for an
         instance that does not exist yet are dropped by the store.
         """
-        self._enqueue(instance_id, queue, encode(data, f"data for queue {queue!r}"))
+        return self._enqueue(instance_id, queue, encode(data, f"data for queue {queue!r}"))
 
     def _enqueue(self, instance_id: str, queue: str, payload: str) -> None:
-        with translate_errors():
-            self._native.enqueue_event(_str("instance_id", instance_id), _str("queue", queue), payload)
+        return self._call("enqueue_event", _str("instance_id", instance_id), _str("queue", queue), payload)
 
     def cancel_instance(self, instance_id: str, reason: str = "") -> None:
         """Cancel a running instance: it ends "Failed" with error "canceled: <reason>".
@@ -242,20 +257,17 @@ class Client(AdminMethods, TypedClientMethods):
         if not isinstance(reason, str):
             raise TypeError(f"reason must be a str, got {type(reason).__name__}")
         _validate.text("reason", reason, allow_empty=True)
-        with translate_errors():
-            self._native.cancel_instance(_str("instance_id", instance_id), reason)
+        return self._call("cancel_instance", _str("instance_id", instance_id), reason)
 
     # -- key-value state ------------------------------------------------------------------
 
     def get_kv_value(self, instance_id: str, key: str) -> Optional[str]:
         """The value the instance set for ``key`` (``ctx.set_kv_value``), or None."""
-        with translate_errors():
-            return self._native.get_kv_value(_str("instance_id", instance_id), _str("key", key))
+        return self._call("get_kv_value", _str("instance_id", instance_id), _str("key", key))
 
     def get_kv_all_values(self, instance_id: str) -> Dict[str, str]:
         """Every key the instance set, with its value."""
-        with translate_errors():
-            return dict(self._native.get_kv_all_values(_str("instance_id", instance_id)))
+        return self._call("get_kv_all_values", _str("instance_id", instance_id), convert=dict)
 
     def wait_for_kv_value(self, instance_id: str, key: str, timeout_ms: int = 30_000) -> str:
         """Wait until the instance sets ``key`` and return the value.

@@ -48,6 +48,7 @@ class Runtime:
         self._orchestrations: Dict[Tuple[str, str], _callbacks.Registered] = {}
         self._activities: Dict[str, _callbacks.Registered] = {}
         self._native: Optional["gen.Runtime"] = None
+        self._invoker: Optional[_callbacks.Invoker] = None
         self._stopped = False
         self._lock = threading.Lock()
 
@@ -68,8 +69,9 @@ class Runtime:
         """Register ``fn(ctx, input)`` as activity ``name``.
 
         Use as a decorator (``@runtime.register_activity("Name")``) or call it with the
-        function. Activities run on worker threads and may block; an ``async def``
-        activity runs in its own event loop.
+        function. Sync activities run on worker threads and may block; ``async def``
+        activities run as tasks of one event loop the runtime owns (they must not block)
+        and see ``asyncio.CancelledError`` when the activity is cancelled.
         """
         return self._register_activity(name, fn, typed=False)
 
@@ -104,7 +106,8 @@ class Runtime:
     def register_orchestration(self, name: str, fn: F) -> F: ...
 
     def register_orchestration(self, name: str, fn: Optional[F] = None) -> Any:
-        """Register generator function ``fn(ctx, input)`` as orchestration ``name``,
+        """Register ``fn(ctx, input)`` as orchestration ``name``: a generator function
+        (``yield ctx.*``) or an ``async def`` (``await ctx.*``),
         version 1.0.0. Use as a decorator or call it with the function."""
         return self._register_orchestration(name, _DEFAULT_VERSION, fn, typed=False)
 
@@ -146,10 +149,11 @@ class Runtime:
         def register(f: F) -> F:
             if not callable(f):
                 raise TypeError(f"orchestration {name!r}: {f!r} is not callable")
-            if inspect.iscoroutinefunction(f) or inspect.isasyncgenfunction(f):
+            if inspect.isasyncgenfunction(f):
                 raise TypeError(
-                    f"orchestration {name!r}: {getattr(f, '__qualname__', f)!r} is an async function; "
-                    "orchestrations are plain generator functions that `yield ctx.*` tasks"
+                    f"orchestration {name!r}: {getattr(f, '__qualname__', f)!r} is an async generator (an `async def` "
+                    "with `yield`); write a generator (`def` ... `yield ctx.*`) or a coroutine (`async def` ... "
+                    "`await ctx.*`)"
                 )
             with self._lock:
                 self._check_open(f"register orchestration {name!r}")
@@ -171,16 +175,17 @@ class Runtime:
                 raise RuntimeStateError("the runtime is already started")
             orchestrations = dict(self._orchestrations)
             activities = dict(self._activities)
+            invoker = _callbacks.Invoker(activities.get)
             native = gen.Runtime(
                 self._provider._native,
                 self._options._to_native(),
                 _callbacks.Stepper(lambda n, v: orchestrations.get((n, v))),
-                _callbacks.Invoker(activities.get),
+                invoker,
             )
             registrations = [gen.OrchestrationRegistration(name=n, version=v) for (n, v) in orchestrations]
             with translate_errors():
                 native.start(registrations, list(activities))
-            self._native = native
+            self._native, self._invoker = native, invoker
 
     def shutdown(self, timeout_ms: Optional[int] = None) -> None:
         """Stop the runtime, letting in-flight work finish for up to ``timeout_ms``
@@ -189,8 +194,11 @@ class Runtime:
             raise InvalidArgumentError(f"timeout_ms must be an integer >= 0 or None, got {timeout_ms!r}")
         with self._lock:
             native, self._native, self._stopped = self._native, None, True
+            invoker, self._invoker = self._invoker, None
         if native is not None:
             native.shutdown(timeout_ms)
+        if invoker is not None:
+            invoker.close()
 
     @property
     def is_running(self) -> bool:

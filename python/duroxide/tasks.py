@@ -1,4 +1,4 @@
-"""Task descriptors: what an orchestration yields.
+"""Task descriptors: what an orchestration yields (or awaits).
 
 A task is a plain description of durable work. Creating one has no effect; yielding it
 schedules the work in the Rust engine, which owns the resulting durable future (so
@@ -8,7 +8,9 @@ object twice schedules the work twice.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+import inspect
+
+from typing import Any, Dict, Generator, List, Optional, Sequence
 
 from .errors import InvalidArgumentError
 
@@ -32,6 +34,11 @@ class Task:
     def __repr__(self) -> str:
         details = ", ".join(f"{k}={v!r}" for k, v in self._command.items() if k not in ("t", "tasks"))
         return f"<{type(self).__name__} {self._kind}{': ' + details if details else ''}>"
+
+    def __await__(self) -> Generator["Task", Any, Any]:
+        # `await task` in an async def orchestration is `yield task` in a generator one:
+        # the driver receives the task and sends its result back.
+        return (yield self)
 
 
 class ActivityTask(Task):
@@ -101,6 +108,18 @@ def require_tasks(what: str, tasks: Sequence[Any]) -> List[Task]:
     """The list of tasks, or TypeError naming the first thing that is not one."""
     items = list(tasks)
     for i, t in enumerate(items):
+        if inspect.iscoroutine(t):
+            t.close()  # never awaited: closing it avoids a "never awaited" warning
+            raise TypeError(
+                f"{what}: item {i} is a coroutine ({t.__qualname__}), not a task; {what} runs durable "
+                "tasks (ctx.schedule_activity(), ctx.schedule_timer(), ...). To run an async helper "
+                "concurrently, make it a sub-orchestration (ctx.schedule_sub_orchestration())"
+            )
+        if inspect.iscoroutinefunction(t) or inspect.isfunction(t) or inspect.ismethod(t):
+            raise TypeError(
+                f"{what}: item {i} is the function {getattr(t, '__qualname__', t)!r}, not a task; "
+                "pass the task a ctx.* call returns, e.g. ctx.schedule_activity(\"Name\", input)"
+            )
         if not isinstance(t, Task):
             raise TypeError(
                 f"{what}: item {i} is {t!r} ({type(t).__name__}), not a task; "

@@ -2,41 +2,41 @@
 
 use std::future::Future;
 
+use crate::client::calls::{within, Call, Calls};
 use crate::client::records::{
     DeleteInstanceResult, ExecutionInfo, HistoryEvent, InstanceFilter, InstanceInfo, InstanceTree,
     OrchestrationStats, PruneOptions, PruneResult, QueueDepths, SystemMetrics,
 };
-use crate::client::Client;
 use crate::ffi::error::{DuroxideError, Result};
 use crate::replay::format::{self, ExecutionExport, HistoryExport};
 
 const STATUSES: [&str; 4] = ["Running", "Completed", "Failed", "ContinuedAsNew"];
 
-impl Client {
-    /// Runs one call of the core client on the shared runtime.
-    fn admin<T, F, Fut>(&self, call: F) -> Result<T>
+impl Calls {
+    /// One call of the core client.
+    fn admin<T, F, Fut>(&self, call: F) -> Result<Call<T>>
     where
         F: FnOnce(duroxide::Client) -> Fut + Send + 'static,
         Fut: Future<Output = std::result::Result<T, duroxide::ClientError>> + Send + 'static,
         T: Send + 'static,
     {
         let core = self.core()?;
-        crate::client::within("an admin call", async move { call(core).await })
+        within("an admin call", async move { call(core).await })
     }
 
-    pub fn get_system_metrics(&self) -> Result<SystemMetrics> {
+    pub fn get_system_metrics(&self) -> Result<Call<SystemMetrics>> {
         self.admin(|c| async move { c.get_system_metrics().await.map(Into::into) })
     }
 
-    pub fn get_queue_depths(&self) -> Result<QueueDepths> {
+    pub fn get_queue_depths(&self) -> Result<Call<QueueDepths>> {
         self.admin(|c| async move { c.get_queue_depths().await.map(Into::into) })
     }
 
-    pub fn list_all_instances(&self) -> Result<Vec<String>> {
+    pub fn list_all_instances(&self) -> Result<Call<Vec<String>>> {
         self.admin(|c| async move { c.list_all_instances().await })
     }
 
-    pub fn list_instances_by_status(&self, status: String) -> Result<Vec<String>> {
+    pub fn list_instances_by_status(&self, status: String) -> Result<Call<Vec<String>>> {
         if !STATUSES.contains(&status.as_str()) {
             return Err(DuroxideError::invalid(format!(
                 "unknown status {status:?}; use one of {}",
@@ -46,7 +46,7 @@ impl Client {
         self.admin(|c| async move { c.list_instances_by_status(&status).await })
     }
 
-    pub fn get_instance_info(&self, instance_id: String) -> Result<InstanceInfo> {
+    pub fn get_instance_info(&self, instance_id: String) -> Result<Call<InstanceInfo>> {
         self.admin(|c| async move { c.get_instance_info(&instance_id).await.map(Into::into) })
     }
 
@@ -54,7 +54,7 @@ impl Client {
         &self,
         instance_id: String,
         execution_id: u64,
-    ) -> Result<ExecutionInfo> {
+    ) -> Result<Call<ExecutionInfo>> {
         self.admin(move |c| async move {
             c.get_execution_info(&instance_id, execution_id)
                 .await
@@ -62,14 +62,14 @@ impl Client {
         })
     }
 
-    pub fn get_instance_tree(&self, instance_id: String) -> Result<InstanceTree> {
+    pub fn get_instance_tree(&self, instance_id: String) -> Result<Call<InstanceTree>> {
         self.admin(|c| async move { c.get_instance_tree(&instance_id).await.map(Into::into) })
     }
 
     /// Every execution of the instance, as the history export format (JSON text).
-    pub fn export_history(&self, instance_id: String) -> Result<String> {
+    pub fn export_history(&self, instance_id: String) -> Result<Call<String>> {
         let id = instance_id.clone();
-        let (info, executions) = self.admin(move |c| async move {
+        let read = self.admin(move |c| async move {
             let info = c.get_instance_info(&id).await?;
             let mut executions = Vec::new();
             for execution_id in c.list_executions(&id).await? {
@@ -81,20 +81,23 @@ impl Client {
             }
             Ok((info, executions))
         })?;
-        HistoryExport {
-            format: format::FORMAT.into(),
-            format_version: format::FORMAT_VERSION,
-            core_version: crate::core_version(),
-            instance_id,
-            orchestration_name: info.orchestration_name,
-            orchestration_version: info.orchestration_version,
-            status: info.status,
-            executions,
-        }
-        .to_json()
+        Ok(Box::pin(async move {
+            let (info, executions) = read.await?;
+            HistoryExport {
+                format: format::FORMAT.into(),
+                format_version: format::FORMAT_VERSION,
+                core_version: crate::core_version(),
+                instance_id,
+                orchestration_name: info.orchestration_name,
+                orchestration_version: info.orchestration_version,
+                status: info.status,
+                executions,
+            }
+            .to_json()
+        }))
     }
 
-    pub fn list_executions(&self, instance_id: String) -> Result<Vec<u64>> {
+    pub fn list_executions(&self, instance_id: String) -> Result<Call<Vec<u64>>> {
         self.admin(|c| async move { c.list_executions(&instance_id).await })
     }
 
@@ -102,7 +105,7 @@ impl Client {
         &self,
         instance_id: String,
         execution_id: u64,
-    ) -> Result<Vec<HistoryEvent>> {
+    ) -> Result<Call<Vec<HistoryEvent>>> {
         self.admin(move |c| async move {
             c.read_execution_history(&instance_id, execution_id)
                 .await
@@ -113,7 +116,7 @@ impl Client {
     pub fn get_orchestration_stats(
         &self,
         instance_id: String,
-    ) -> Result<Option<OrchestrationStats>> {
+    ) -> Result<Call<Option<OrchestrationStats>>> {
         self.admin(|c| async move {
             c.get_orchestration_stats(&instance_id)
                 .await
@@ -125,13 +128,16 @@ impl Client {
         &self,
         instance_id: String,
         force: bool,
-    ) -> Result<DeleteInstanceResult> {
+    ) -> Result<Call<DeleteInstanceResult>> {
         self.admin(
             move |c| async move { c.delete_instance(&instance_id, force).await.map(Into::into) },
         )
     }
 
-    pub fn delete_instance_bulk(&self, filter: InstanceFilter) -> Result<DeleteInstanceResult> {
+    pub fn delete_instance_bulk(
+        &self,
+        filter: InstanceFilter,
+    ) -> Result<Call<DeleteInstanceResult>> {
         self.admin(|c| async move { c.delete_instance_bulk(filter.into()).await.map(Into::into) })
     }
 
@@ -139,7 +145,7 @@ impl Client {
         &self,
         instance_id: String,
         options: PruneOptions,
-    ) -> Result<PruneResult> {
+    ) -> Result<Call<PruneResult>> {
         self.admin(|c| async move {
             c.prune_executions(&instance_id, options.into())
                 .await
@@ -151,7 +157,7 @@ impl Client {
         &self,
         filter: InstanceFilter,
         options: PruneOptions,
-    ) -> Result<PruneResult> {
+    ) -> Result<Call<PruneResult>> {
         self.admin(|c| async move {
             c.prune_executions_bulk(filter.into(), options.into())
                 .await

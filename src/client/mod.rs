@@ -1,19 +1,23 @@
-//! `Client`: starts instances, raises events, reads and waits for their state.
+//! `Client` (blocking) and `AsyncClient` (awaitable): start instances, raise events, read
+//! and wait for their state, administer the store. Both run the same `Calls`.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use duroxide::OrchestrationStatus;
 
-use crate::ffi::error::{DuroxideError, Result};
+use crate::client::calls::Calls;
+use crate::client::records::{
+    DeleteInstanceResult, ExecutionInfo, HistoryEvent, InstanceFilter, InstanceInfo, InstanceTree,
+    OrchestrationStats, PruneOptions, PruneResult, QueueDepths, SystemMetrics,
+};
+use crate::ffi::error::Result;
 use crate::ffi::executor;
 use crate::store::events::StoreEvents;
 use crate::store::providers::Provider;
-use crate::store::registered;
 
 pub mod admin;
+pub(crate) mod calls;
 pub mod records;
 
 #[derive(Debug, Clone)]
@@ -67,15 +71,20 @@ impl From<OrchestrationStatus> for OrchestrationState {
 }
 
 impl OrchestrationState {
-    fn is_terminal(&self) -> bool {
+    pub(crate) fn is_terminal(&self) -> bool {
         matches!(self.status.as_str(), "Completed" | "Failed")
     }
 }
 
+/// The blocking client: every call waits on the calling thread.
 pub struct Client {
-    core: duroxide::Client,
-    events: Arc<StoreEvents>,
-    closed: AtomicBool,
+    calls: Calls,
+}
+
+/// The awaitable client: every call is a future the foreign event loop awaits, so
+/// waiting holds no thread.
+pub struct AsyncClient {
+    calls: Calls,
 }
 
 impl Client {
@@ -85,323 +94,70 @@ impl Client {
 
     pub fn from_core(core: duroxide::Client, events: Arc<StoreEvents>) -> Self {
         Self {
-            core,
-            events,
-            closed: AtomicBool::new(false),
+            calls: Calls::new(core, events),
         }
     }
 
-    /// The core client, or `Closed` once `close()` was called.
-    pub(crate) fn core(&self) -> Result<duroxide::Client> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(DuroxideError::closed(
-                "this Client was closed; create a new Client(provider)",
-            ));
-        }
-        Ok(self.core.clone())
-    }
-
-    pub fn start_orchestration(
-        &self,
-        instance_id: String,
-        name: String,
-        input: String,
-        version: Option<String>,
-    ) -> Result<()> {
-        let core = self.core()?;
-        validate_instance_id(&instance_id)?;
-        if name.is_empty() {
-            return Err(DuroxideError::invalid("orchestration name is empty"));
-        }
-        if let Err(known) =
-            registered::check_orchestration(self.events.id(), &name, version.as_deref())
-        {
-            let what = match &version {
-                Some(v) => format!("{name}@{v}"),
-                None => name.clone(),
-            };
-            return Err(DuroxideError::NotRegistered {
-                message: format!(
-                    "orchestration '{what}' is not registered with the runtime running on this provider (registered: {known}); register it before starting instances of it"
-                ),
-            });
-        }
-        within("starting the instance", async move {
-            match version {
-                Some(v) => {
-                    core.start_orchestration_versioned(instance_id, name, v, input)
-                        .await
-                }
-                None => core.start_orchestration(instance_id, name, input).await,
-            }
-        })
-    }
-
-    pub fn get_status(&self, instance_id: String) -> Result<OrchestrationState> {
-        let core = self.core()?;
-        within("reading the instance's state", async move {
-            core.get_orchestration_status(&instance_id).await
-        })
-        .map(Into::into)
-    }
-
-    pub fn wait_for_orchestration(
-        &self,
-        instance_id: String,
-        timeout_ms: u64,
-    ) -> Result<OrchestrationState> {
-        let core = self.core()?;
-        let events = self.events.clone();
-        executor::block_on(async move {
-            let found = wait_until(
-                &core,
-                &events,
-                &instance_id,
-                timeout_ms,
-                (POLL_FLOOR, POLL_CEILING),
-                |s| s.is_terminal().then(|| s.clone()),
-            )
-            .await?;
-            found.ok_or_else(|| {
-                DuroxideError::timeout(format!(
-                    "instance '{instance_id}' did not finish within {timeout_ms} ms"
-                ))
-            })
-        })
-    }
-
-    pub fn wait_for_status_change(
-        &self,
-        instance_id: String,
-        last_seen_version: u64,
-        poll_interval_ms: u64,
-        timeout_ms: u64,
-    ) -> Result<Option<OrchestrationState>> {
-        let core = self.core()?;
-        let events = self.events.clone();
-        let poll = Duration::from_millis(poll_interval_ms.max(1));
-        executor::block_on(async move {
-            let found = wait_until(
-                &core,
-                &events,
-                &instance_id,
-                timeout_ms,
-                (poll, poll),
-                |s| {
-                    if s.custom_status_version > last_seen_version {
-                        Some(Some(s.clone()))
-                    } else if s.is_terminal() {
-                        Some(None) // over, and nothing newer will come
-                    } else {
-                        None
-                    }
-                },
-            )
-            .await?;
-            Ok(found.flatten())
-        })
-    }
-
-    pub fn raise_event(&self, instance_id: String, event_name: String, data: String) -> Result<()> {
-        let core = self.core()?;
-        within("raising the event", async move {
-            core.raise_event(instance_id, event_name, data).await
-        })
-    }
-
-    pub fn enqueue_event(&self, instance_id: String, queue: String, data: String) -> Result<()> {
-        let core = self.core()?;
-        within("enqueueing the message", async move {
-            core.enqueue_event(instance_id, queue, data).await
-        })
-    }
-
-    pub fn cancel_instance(&self, instance_id: String, reason: String) -> Result<()> {
-        let core = self.core()?;
-        within("cancelling the instance", async move {
-            core.cancel_instance(instance_id, reason).await
-        })
-    }
-
-    pub fn get_kv_value(&self, instance_id: String, key: String) -> Result<Option<String>> {
-        let core = self.core()?;
-        within("reading the KV value", async move {
-            core.get_kv_value(&instance_id, &key).await
-        })
-    }
-
-    pub fn get_kv_all_values(&self, instance_id: String) -> Result<HashMap<String, String>> {
-        let core = self.core()?;
-        within("reading the KV values", async move {
-            core.get_kv_all_values(&instance_id).await
-        })
-    }
-
-    /// Waits until the instance has set `key`. Gives up at once when the instance ended
-    /// without it (nothing can set it any more).
-    pub fn wait_for_kv_value(
-        &self,
-        instance_id: String,
-        key: String,
-        timeout_ms: u64,
-    ) -> Result<String> {
-        let core = self.core()?;
-        let events = self.events.clone();
-        executor::block_on(async move {
-            let deadline = Instant::now() + Duration::from_millis(timeout_ms);
-            let watch = events.watch(&instance_id);
-            let mut poll = POLL_FLOOR;
-            loop {
-                let notified = watch.notified();
-                tokio::pin!(notified);
-                notified.as_mut().enable();
-                let read = |what: &'static str| {
-                    let (core, instance_id, key) = (&core, &instance_id, &key);
-                    async move {
-                        match tokio::time::timeout(
-                            read_limit(deadline),
-                            core.get_kv_value(instance_id, key),
-                        )
-                        .await
-                        {
-                            Ok(value) => value.map_err(DuroxideError::from),
-                            Err(_) => Err(no_answer(what)),
-                        }
-                    }
-                };
-                if let Some(value) = read("reading the KV value").await? {
-                    return Ok(value);
-                }
-                let state: OrchestrationState = match tokio::time::timeout(
-                    read_limit(deadline),
-                    core.get_orchestration_status(&instance_id),
-                )
-                .await
-                {
-                    Ok(status) => status?.into(),
-                    Err(_) => return Err(no_answer("reading the instance's state")),
-                };
-                if state.is_terminal() {
-                    // The last turn may have set it just before ending.
-                    if let Some(value) = read("reading the KV value").await? {
-                        return Ok(value);
-                    }
-                    return Err(DuroxideError::NotFound {
-                        message: format!(
-                            "instance '{instance_id}' ended ({}) without setting KV key '{key}'",
-                            state.status
-                        ),
-                    });
-                }
-                let now = Instant::now();
-                if now >= deadline {
-                    return Err(DuroxideError::timeout(format!(
-                        "instance '{instance_id}' did not set KV key '{key}' within {timeout_ms} ms"
-                    )));
-                }
-                if tokio::time::timeout(poll.min(deadline - now), notified)
-                    .await
-                    .is_err()
-                {
-                    poll = (poll * 2).min(POLL_CEILING);
-                }
-            }
-        })
-    }
-
+    /// Further calls raise `Closed`.
     pub fn close(&self) {
-        self.closed.store(true, Ordering::Release);
+        self.calls.close();
     }
 }
 
-/// First poll interval of a wait; it doubles up to `POLL_CEILING`. Within one process
-/// the wait is woken as soon as a turn of the instance is committed, so polling only
-/// matters when the instance runs in another process.
-const POLL_FLOOR: Duration = Duration::from_millis(5);
-const POLL_CEILING: Duration = Duration::from_millis(100);
+impl AsyncClient {
+    pub fn new(provider: Arc<Provider>) -> Self {
+        Self {
+            calls: Calls::new(duroxide::Client::new(provider.core()), provider.events()),
+        }
+    }
 
-/// Reads the instance's state until `done` returns `Some`, or `timeout_ms` passes (`None`).
-async fn wait_until<T>(
-    core: &duroxide::Client,
-    events: &Arc<StoreEvents>,
-    instance_id: &str,
-    timeout_ms: u64,
-    (first_poll, max_poll): (Duration, Duration),
-    mut done: impl FnMut(&OrchestrationState) -> Option<T>,
-) -> Result<Option<T>> {
-    let deadline = Instant::now() + Duration::from_millis(timeout_ms);
-    let watch = events.watch(instance_id);
-    let mut poll = first_poll;
-    loop {
-        // Armed before the read, so a commit between the read and the wait still wakes us.
-        let notified = watch.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        let read = tokio::time::timeout(
-            read_limit(deadline),
-            core.get_orchestration_status(instance_id),
-        )
-        .await;
-        let state: OrchestrationState = match read {
-            Ok(status) => status?.into(),
-            Err(_) if Instant::now() >= deadline => return Ok(None),
-            Err(_) => return Err(no_answer("reading the instance's state")),
-        };
-        if let Some(found) = done(&state) {
-            return Ok(Some(found));
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Ok(None);
-        }
-        if tokio::time::timeout(poll.min(deadline - now), notified)
-            .await
-            .is_err()
-        {
-            poll = (poll * 2).min(max_poll);
-        }
+    /// Further calls raise `Closed`.
+    pub fn close(&self) {
+        self.calls.close();
     }
 }
 
-/// Longest a client call waits for the store (a database outage, a stalled network)
-/// before it raises instead of hanging.
-const CALL_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// A read inside a wait: until the wait's deadline, but at least 2 s (a slow store is not
-/// an outage) and at most `CALL_TIMEOUT`.
-fn read_limit(deadline: Instant) -> Duration {
-    deadline
-        .saturating_duration_since(Instant::now())
-        .max(Duration::from_secs(2))
-        .min(CALL_TIMEOUT)
-}
-
-fn no_answer(what: &str) -> DuroxideError {
-    DuroxideError::provider(format!(
-        "the store did not answer ({what}) within {} s; check that the database is reachable",
-        CALL_TIMEOUT.as_secs()
-    ))
-}
-
-/// Runs one store call of a client on the shared runtime, within `CALL_TIMEOUT`.
-pub(crate) fn within<T, Fut>(what: &'static str, call: Fut) -> Result<T>
-where
-    Fut: std::future::Future<Output = std::result::Result<T, duroxide::ClientError>>
-        + Send
-        + 'static,
-    T: Send + 'static,
-{
-    executor::block_on(async move {
-        match tokio::time::timeout(CALL_TIMEOUT, call).await {
-            Ok(result) => result.map_err(Into::into),
-            Err(_) => Err(no_answer(what)),
+/// Each listed call once as a blocking `Client` method and once as an async
+/// `AsyncClient` method; both run the future `Calls` builds on the shared runtime.
+macro_rules! client_calls {
+    ($( fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty; )*) => {
+        impl Client {
+            $( pub fn $name(&self, $($arg: $ty),*) -> Result<$ret> {
+                executor::block_on(self.calls.$name($($arg),*)?)
+            } )*
         }
-    })
+        impl AsyncClient {
+            $( pub async fn $name(&self, $($arg: $ty),*) -> Result<$ret> {
+                executor::run(self.calls.$name($($arg),*)?).await
+            } )*
+        }
+    };
 }
 
-fn validate_instance_id(instance_id: &str) -> Result<()> {
-    if instance_id.is_empty() {
-        return Err(DuroxideError::invalid("instance id is empty"));
-    }
-    Ok(())
+client_calls! {
+    fn start_orchestration(instance_id: String, name: String, input: String, version: Option<String>) -> ();
+    fn get_status(instance_id: String) -> OrchestrationState;
+    fn wait_for_orchestration(instance_id: String, timeout_ms: u64) -> OrchestrationState;
+    fn wait_for_status_change(instance_id: String, last_seen_version: u64, poll_interval_ms: u64, timeout_ms: u64) -> Option<OrchestrationState>;
+    fn raise_event(instance_id: String, event_name: String, data: String) -> ();
+    fn enqueue_event(instance_id: String, queue: String, data: String) -> ();
+    fn cancel_instance(instance_id: String, reason: String) -> ();
+    fn get_kv_value(instance_id: String, key: String) -> Option<String>;
+    fn get_kv_all_values(instance_id: String) -> HashMap<String, String>;
+    fn wait_for_kv_value(instance_id: String, key: String, timeout_ms: u64) -> String;
+    fn get_system_metrics() -> SystemMetrics;
+    fn get_queue_depths() -> QueueDepths;
+    fn list_all_instances() -> Vec<String>;
+    fn list_instances_by_status(status: String) -> Vec<String>;
+    fn get_instance_info(instance_id: String) -> InstanceInfo;
+    fn get_execution_info(instance_id: String, execution_id: u64) -> ExecutionInfo;
+    fn get_instance_tree(instance_id: String) -> InstanceTree;
+    fn list_executions(instance_id: String) -> Vec<u64>;
+    fn read_execution_history(instance_id: String, execution_id: u64) -> Vec<HistoryEvent>;
+    fn export_history(instance_id: String) -> String;
+    fn get_orchestration_stats(instance_id: String) -> Option<OrchestrationStats>;
+    fn delete_instance(instance_id: String, force: bool) -> DeleteInstanceResult;
+    fn delete_instance_bulk(filter: InstanceFilter) -> DeleteInstanceResult;
+    fn prune_executions(instance_id: String, options: PruneOptions) -> PruneResult;
+    fn prune_executions_bulk(filter: InstanceFilter, options: PruneOptions) -> PruneResult;
 }

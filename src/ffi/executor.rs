@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use tokio::runtime::{Builder, Handle, Runtime, RuntimeFlavor};
 
+use crate::ffi::error::{DuroxideError, Result};
+
 /// Orchestration turns poll foreign code on tokio worker threads, and a foreign call can
 /// hold a worker for a while (it needs the interpreter lock), so keep more workers than a
 /// small machine has cores: lock renewal tasks must still get a thread.
@@ -94,5 +96,34 @@ where
 {
     if let Some(shared) = handle() {
         shared.spawn(future);
+    }
+}
+
+/// Runs `future` on the shared runtime and returns a future of its result that any
+/// executor can await (the foreign event loop polls it). Dropping it (the foreign caller
+/// gave up waiting) aborts the work. After `shutdown()` (at exit) it fails at once.
+pub async fn run<T>(future: impl Future<Output = Result<T>> + Send + 'static) -> Result<T>
+where
+    T: Send + 'static,
+{
+    let Some(shared) = handle() else {
+        return Err(DuroxideError::closed(
+            "the duroxide runtime has stopped (the process is exiting)",
+        ));
+    };
+    let mut task = AbortOnDrop(shared.spawn(future));
+    match (&mut task.0).await {
+        Ok(result) => result,
+        Err(e) => Err(DuroxideError::internal(format!(
+            "a client call failed: {e}"
+        ))),
+    }
+}
+
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
