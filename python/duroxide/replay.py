@@ -126,7 +126,7 @@ class Replayer:
         if version != ANY_VERSION:
             _validate.version("version", version)
         if not callable(fn):
-            raise TypeError(f"orchestration {name!r}: expected a generator function, got {type(fn).__name__}")
+            raise TypeError(f"orchestration {name!r}: expected a generator or async function, got {type(fn).__name__}")
         self._registered[(name, version)] = _callbacks.Registered(fn, typed)
         self._native = None
 
