@@ -12,7 +12,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # shellcheck disable=SC1091
 source .venv/bin/activate
-python -m pip install --quiet --disable-pip-version-check "maturin>=1.9,<2.0" "pytest>=8" "hypothesis>=6"
+python -m pip install --quiet --disable-pip-version-check "maturin>=1.9,<2.0" "pytest>=8" "hypothesis>=6" \
+    "fastapi>=0.100" "uvicorn>=0.20"  # examples/async_service
 
 # A stale generated module from an older build breaks the package build.
 rm -rf python/duroxide/_ffi
