@@ -13,7 +13,8 @@ fi
 # shellcheck disable=SC1091
 source .venv/bin/activate
 python -m pip install --quiet --disable-pip-version-check "maturin>=1.9,<2.0" "pytest>=8" "hypothesis>=6" \
-    "fastapi>=0.100" "uvicorn>=0.20"  # examples/async_service
+    "fastapi>=0.100" "uvicorn>=0.20" \
+    "starlette>=0.37" "jinja2>=3.1" "playwright>=1.40"  # examples/async_service, the dashboard
 
 # A stale generated module from an older build breaks the package build.
 rm -rf python/duroxide/_ffi
@@ -21,6 +22,9 @@ maturin develop --quiet
 
 DATABASE_URL="$(scripts/ensure_postgres.sh)"
 export DATABASE_URL
+# The dashboard's tests drive a real headless browser (Playwright on Debian's chromium).
+CHROMIUM="$(scripts/ensure_chromium.sh)"
+export CHROMIUM
 
 cargo test --quiet --lib
 python -m pytest "$@"

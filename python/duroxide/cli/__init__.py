@@ -6,6 +6,7 @@
     duroxide export --db app.db --name Checkout --out histories/
     duroxide replay --history histories/*.json --module myapp.workflows
     duroxide replay --db app.db --name Checkout --module myapp.workflows
+    duroxide ui --db app.db                      (the web dashboard: pip install 'duroxide[ui]')
 
 ``--db`` takes a SQLite file or a ``postgresql://`` URL (``--schema``; default
 ``$DUROXIDE_DB``). Tables for people, ``--json`` for scripts.
@@ -23,7 +24,7 @@ import sys
 from typing import List, NoReturn, Optional
 
 from ..errors import DuroxideError
-from . import _control, _inspect, _replay
+from . import _control, _inspect, _replay, _ui
 from ._common import EXIT_USAGE, CliError
 
 __all__ = ["main"]
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     _inspect.add_commands(commands)
     _control.add_commands(commands)
     _replay.add_commands(commands)
+    _ui.add_commands(commands)
     return parser
 
 

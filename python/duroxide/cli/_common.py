@@ -101,7 +101,7 @@ def load_orchestrations(specs: List[str]) -> Dict[Tuple[str, str], Registered]:
 def _registrations_of(candidate: Any, spec: str) -> Dict[Tuple[str, str], Registered]:
     if isinstance(candidate, Runtime):
         return dict(candidate._orchestrations)
-    if callable(candidate) and not inspect.isgeneratorfunction(candidate):
+    if callable(candidate) and not (inspect.isgeneratorfunction(candidate) or inspect.iscoroutinefunction(candidate)):
         runtime = Runtime(SqliteProvider.in_memory())
         try:
             candidate(runtime)

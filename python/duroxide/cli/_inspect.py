@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional
+from typing import Any
 
+from .._views import instance_record, instance_tree, list_instances
 from ..client import Client
 from ..errors import InstanceNotFoundError
 from ._common import EXIT_OK, CliError, Progress, add_command, open_db
@@ -49,80 +50,29 @@ def info_of(client: Client, instance_id: str):
         raise CliError(f"no instance {instance_id!r} in this database") from None
 
 
-def times_of(client: Client, info: Any) -> "tuple[int, int]":
-    """(created, updated) in ms; from the history when the store does not keep them
-    (the SQLite provider reports 0)."""
-    created, updated = info.created_at, info.updated_at
-    if created and updated:
-        return created, updated
-    first = client.read_execution_history(info.instance_id, 1)
-    last = first if info.current_execution_id == 1 else client.read_execution_history(
-        info.instance_id, info.current_execution_id
-    )
-    created = created or (first[0].timestamp_ms if first else 0)
-    updated = updated or (last[-1].timestamp_ms if last else 0)
-    return created, updated
-
-
 def run_list(args: Any) -> int:
     with connect(args) as client:
-        ids = client.list_instances_by_status(args.status) if args.status else client.list_all_instances()
-        if args.prefix:
-            ids = [i for i in ids if i.startswith(args.prefix)]
         progress = Progress("reading")
-        infos = []
-        for n, iid in enumerate(ids, 1):
-            info = client.get_instance_info(iid)
-            if args.name is None or info.orchestration_name == args.name:
-                infos.append((info, times_of(client, info)))
-            if len(ids) > 200:
-                progress(n, len(ids))
+        found = list_instances(client, args.status, args.name, args.prefix,
+                               lambda n, total: progress(n, total) if total > 200 else None)
         progress.done()
-        infos.sort(key=lambda pair: (pair[1][0], pair[0].instance_id), reverse=True)
-        shown = infos[: args.limit]
+        shown = found[: args.limit]
         if args.json:
-            as_json([{**vars(i), "created_at": c, "updated_at": u} for i, (c, u) in shown])
+            as_json([{**vars(i.info), "created_at": i.created_ms, "updated_at": i.updated_ms} for i in shown])
         else:
-            rows = [(i.instance_id, f"{i.orchestration_name}@{i.orchestration_version}", i.status,
-                     i.current_execution_id, when(c), when(u)) for i, (c, u) in shown]
+            rows = [(i.info.instance_id, f"{i.info.orchestration_name}@{i.info.orchestration_version}", i.info.status,
+                     i.info.current_execution_id, when(i.created_ms), when(i.updated_ms)) for i in shown]
             table(("ID", "ORCHESTRATION", "STATUS", "EXEC", "CREATED", "UPDATED"), rows)
-            if len(infos) > len(shown):
-                note(f"{len(shown)} of {len(infos)} shown; raise --limit to see more")
+            if len(found) > len(shown):
+                note(f"{len(shown)} of {len(found)} shown; raise --limit to see more")
         return EXIT_OK
-
-
-def _decoded(text: Optional[str]) -> Any:
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 def run_show(args: Any) -> int:
     with connect(args) as client:
-        info = info_of(client, args.id)
-        created, updated = times_of(client, info)
-        state = client.get_status(args.id)
-        history = client.read_execution_history(args.id, 1)
-        started = next((e for e in history if e.kind == "OrchestrationStarted"), None)
-        started_data = _decoded(started.data) if started else None
-        record: Dict[str, Any] = {
-            "instance_id": info.instance_id,
-            "orchestration": info.orchestration_name,
-            "version": info.orchestration_version,
-            "status": state.status,
-            "execution": info.current_execution_id,
-            "parent": info.parent_instance_id,
-            "created": when(created),
-            "updated": when(updated),
-            "input": _decoded(started_data.get("input")) if isinstance(started_data, dict) else None,
-            "output": state.output if state.status == "Completed" else None,
-            "error": state.error,
-            "custom_status": state.custom_status,
-            "kv": client.get_kv_all_values(args.id),
-        }
+        info_of(client, args.id)
+        record = {k if not k.endswith("_ms") else k[:-3]: when(v) if k.endswith("_ms") else v
+                  for k, v in instance_record(client, args.id).items()}
         if args.json:
             as_json(record)
             return EXIT_OK
@@ -171,26 +121,12 @@ def run_history(args: Any) -> int:
 def run_tree(args: Any) -> int:
     with connect(args) as client:
         info_of(client, args.id)
-        tree = client.get_instance_tree(args.id)
-        infos = {i: client.get_instance_info(i) for i in tree.all_ids}
-        children: Dict[Optional[str], List[str]] = {}
-        for iid, info in infos.items():
-            parent = info.parent_instance_id if info.parent_instance_id in infos else None
-            if iid == tree.root_id:
-                parent = None
-            children.setdefault(parent, []).append(iid)
+        tree = instance_tree(client, args.id)
         if args.json:
-            as_json({"root_id": tree.root_id, "instances": list(infos.values())})
+            as_json({"root_id": tree.root_id, "instances": list(tree.infos.values())})
             return EXIT_OK
-
-        def show(iid: str, depth: int) -> None:
-            i = infos[iid]
-            print(f"{'    ' * depth}{iid}  [{i.orchestration_name}@{i.orchestration_version}]  {i.status}")
-            for child in sorted(children.get(iid, []), key=lambda c: infos[c].created_at):
-                show(child, depth + 1)
-
-        for root in children.get(None, []):
-            show(root, 0)
+        for depth, i in tree.walk():
+            print(f"{'    ' * depth}{i.instance_id}  [{i.orchestration_name}@{i.orchestration_version}]  {i.status}")
         return EXIT_OK
 
 
