@@ -8,7 +8,7 @@ import os
 import secrets
 import time
 from typing import Any, Dict, Optional
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qs, quote, urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
@@ -57,8 +57,10 @@ def build(provider: Provider, *, allow_actions: bool, token: Optional[str], refr
     env = _environment()
     form_token = secrets.token_urlsafe(24)  # proves an action form came from this dashboard
 
-    def page(name: str, status_code: int = 200, **values: Any) -> HTMLResponse:
-        body = env.get_template(name).render(allow_actions=allow_actions, form_token=form_token, **values)
+    def page(request: Request, name: str, status_code: int = 200, **values: Any) -> HTMLResponse:
+        # `root`: where the app is mounted (create_app under a prefix), for every link.
+        root = request.scope.get("root_path", "").rstrip("/")
+        body = env.get_template(name).render(allow_actions=allow_actions, form_token=form_token, root=root, **values)
         return HTMLResponse(body, status_code=status_code)
 
     def filters(request: Request) -> Dict[str, Optional[str]]:
@@ -82,10 +84,10 @@ def build(provider: Provider, *, allow_actions: bool, token: Optional[str], refr
                 "statuses": STATUSES, "refresh_ms": refresh_ms}
 
     def index(request: Request) -> Response:
-        return page("list.html", **listing(request))
+        return page(request, "list.html", **listing(request))
 
     def rows(request: Request) -> Response:
-        return page("rows.html", **listing(request))
+        return page(request, "rows.html", **listing(request))
 
     def api_instances(request: Request) -> Response:
         found = _views.list_instances(client, **filters(request))
@@ -98,7 +100,7 @@ def build(provider: Provider, *, allow_actions: bool, token: Optional[str], refr
         try:
             record = _views.instance_record(client, iid)
         except InstanceNotFoundError:
-            return page("missing.html", status_code=404, instance_id=iid)
+            return page(request, "missing.html", status_code=404, instance_id=iid)
         executions = client.list_executions(iid)
         try:
             execution = int(request.query_params.get("execution", record["execution"]))
@@ -110,6 +112,7 @@ def build(provider: Provider, *, allow_actions: bool, token: Optional[str], refr
         running = record["status"] == "Running" and execution == record["execution"]
         timeline = _timeline.build(events, now_ms=int(time.time() * 1000) if running else None)
         return page(
+            request,
             "instance.html",
             record=record,
             tree=_views.instance_tree(client, iid).walk(),
@@ -126,7 +129,8 @@ def build(provider: Provider, *, allow_actions: bool, token: Optional[str], refr
             return PlainError("unknown action", 404)
         if not allow_actions:
             return PlainError("actions are off: start the dashboard with --allow-actions", 403)
-        form = await request.form()
+        # The forms are urlencoded; parsed here rather than with python-multipart.
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
         if not hmac.compare_digest(str(form.get("form_token", "")), form_token):
             return PlainError("this form did not come from this dashboard (reload the page)", 403)
         try:
@@ -143,7 +147,8 @@ def build(provider: Provider, *, allow_actions: bool, token: Optional[str], refr
             message = f"not done: {e}"
         except DuroxideError as e:
             message = f"not done: {type(e).__name__}: {e}"
-        return RedirectResponse(f"/instances/{quote(iid, safe='')}?{urlencode({'message': message})}", 303)
+        root = request.scope.get("root_path", "").rstrip("/")
+        return RedirectResponse(f"{root}/instances/{quote(iid, safe='')}?{urlencode({'message': message})}", 303)
 
     routes = [
         Route("/", index),
