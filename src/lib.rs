@@ -51,6 +51,7 @@ pub use orchestration::generator::OrchestrationStepper;
 pub use replay::{ReplayReport, ReplayStatus, Replayer};
 pub use runtime::options::{DeterminismChecks, RuntimeConfig};
 pub use runtime::{OrchestrationRegistration, Runtime};
+pub use store::credentials::CredentialSource;
 pub use store::providers::{Provider, VirtualClock};
 
 uniffi::include_scaffolding!("duroxide");

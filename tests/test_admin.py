@@ -331,20 +331,21 @@ def test_read_execution_history_kinds_and_data(make_runtime, client):
         assert isinstance(e.data, str)
         assert json.loads(e.data) == e.fields
 
+    # Payloads come decoded (the original SDK's shape): no second json.loads.
     started = events[0].fields
     assert started["name"] == "HistOrch"
     assert started["version"] == "1.0.0"
-    assert json.loads(started["input"]) == "p-1"
+    assert started["input"] == "p-1"
 
     scheduled = next(e for e in events if e.kind == "ActivityScheduled")
     assert scheduled.fields["name"] == "HistEcho"
-    assert json.loads(scheduled.fields["input"]) == {"payload": "p-1"}
+    assert scheduled.fields["input"] == {"payload": "p-1"}
 
     completed = next(e for e in events if e.kind == "ActivityCompleted")
     assert completed.source_event_id == scheduled.event_id
-    assert json.loads(completed.fields["result"]) == {"payload": "p-1"}
+    assert completed.fields == {"payload": "p-1"}  # a completion's data is its result
 
-    assert json.loads(events[-1].fields["output"]) == {"got": {"payload": "p-1"}}
+    assert events[-1].fields["output"] == {"got": {"payload": "p-1"}}
 
 
 # --------------------------------------------------------------------------- stats

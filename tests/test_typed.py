@@ -20,7 +20,12 @@ def _history(client, iid, execution_id=1):
 
 
 def _events(client, iid, kind, execution_id=1):
-    return [e.fields for e in _history(client, iid, execution_id) if e.kind == kind]
+    """The events of ``kind`` as stored (their payloads as the raw strings on the wire:
+    the export format keeps them; read_execution_history decodes them)."""
+    export = client.export_history(iid)
+    execution = next(x for x in export["executions"] if x["execution_id"] == execution_id)
+    stored = {"QueueEventDelivered": "ExternalEventPersistent"}.get(kind, kind)  # the core's serialised name
+    return [e for e in execution["events"] if e["type"] == stored]
 
 
 def _register_echo(runtime, name, typed=False):

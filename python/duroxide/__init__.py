@@ -46,7 +46,7 @@ from .admin import (
     SystemMetrics,
 )
 from .client import Client, OrchestrationResult
-from .context import ActivityContext, OrchestrationContext
+from .context import ActivityContext, OrchestrationContext, ScheduledTask
 from .errors import (
     ActivityFailedError,
     ClosedError,
@@ -56,6 +56,7 @@ from .errors import (
     HistoryFormatError,
     InternalError,
     InvalidArgumentError,
+    LogFileError,
     NotRegisteredError,
     OrchestrationFailedError,
     PayloadError,
@@ -74,7 +75,7 @@ from .limits import (
 )
 from .options import PyRuntimeOptions, RuntimeOptions, TagFilter
 from .providers import PostgresProvider, Provider, SqliteProvider
-from .runtime import Runtime
+from .runtime import MetricsSnapshot, Runtime
 from .tasks import ActivityTask, AllTask, RaceTask, Task
 from .tracing import init_python_logging, init_tracing, reset_tracing
 
@@ -105,8 +106,11 @@ __all__ = [
     "HistoryFormatError",
     "InternalError",
     "InvalidArgumentError",
+    "LogFileError",
+    "MetricsSnapshot",
     "NotRegisteredError",
     "OrchestrationContext",
+    "ScheduledTask",
     "OrchestrationFailedError",
     "OrchestrationResult",
     "OrchestrationStats",

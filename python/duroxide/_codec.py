@@ -5,9 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ._activity_tag import NO_TAG
 from .errors import InvalidArgumentError, PayloadError
 
-_encoder = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
+def _null_for_no_tag(value: Any) -> Any:
+    if value is NO_TAG:  # ActivityContext.tag of an untagged activity is JSON null
+        return None
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+_encoder = json.JSONEncoder(allow_nan=False, separators=(",", ":"), default=_null_for_no_tag)
 _decode = json.JSONDecoder().decode
 
 

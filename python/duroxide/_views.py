@@ -4,7 +4,6 @@ the dashboard both show these."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -58,16 +57,6 @@ def list_instances(
     return found
 
 
-def decoded(text: Optional[str]) -> Any:
-    """JSON text decoded; text that is not JSON as it is."""
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 def instance_record(client: Client, instance_id: str) -> Dict[str, Any]:
     """Everything ``show`` prints about one instance (InstanceNotFoundError when unknown)."""
     info = client.get_instance_info(instance_id)
@@ -75,7 +64,7 @@ def instance_record(client: Client, instance_id: str) -> Dict[str, Any]:
     state = client.get_status(instance_id)
     history = client.read_execution_history(instance_id, 1)
     started = next((e for e in history if e.kind == "OrchestrationStarted"), None)
-    started_data = decoded(started.data) if started else None
+    started_data = started.fields if started else None
     return {
         "instance_id": info.instance_id,
         "orchestration": info.orchestration_name,
@@ -85,7 +74,7 @@ def instance_record(client: Client, instance_id: str) -> Dict[str, Any]:
         "parent": info.parent_instance_id,
         "created_ms": created,
         "updated_ms": updated,
-        "input": decoded(started_data.get("input")) if isinstance(started_data, dict) else None,
+        "input": started_data.get("input") if isinstance(started_data, dict) else None,
         "output": state.output if state.status == "Completed" else None,
         "error": state.error,
         "custom_status": state.custom_status,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
 
 from . import _retry, _validate
+from ._activity_tag import NO_TAG, ActivityTag
 from ._codec import encode
 from ._context_kv import KvMethods
 from ._native import gen, translate_errors
@@ -15,7 +16,12 @@ from .tasks import ActivityTask, AllTask, RaceTask, Task, optional_str, require_
 if TYPE_CHECKING:
     from .client import Client
 
-__all__ = ["OrchestrationContext", "ActivityContext"]
+__all__ = ["OrchestrationContext", "ActivityContext", "ScheduledTask", "ActivityTag", "NO_TAG"]
+
+#: The original SDK's name for what ``schedule_activity`` returns.
+ScheduledTask = ActivityTask
+
+
 
 
 _name = _validate.text
@@ -297,8 +303,9 @@ class ActivityContext(_Tracing):
         self.worker_id: str = info.worker_id
         #: The session this activity runs on, or None for a regular activity.
         self.session_id: Optional[str] = info.session_id
-        #: The tag the activity was scheduled with, or None.
-        self.tag: Optional[str] = info.tag
+        #: The tag the activity was scheduled with (an :class:`ActivityTag`, a str), or
+        #: :data:`NO_TAG` (falsy, ``== None``). Both are also callable: ``ctx.tag()``.
+        self.tag: Any = NO_TAG if info.tag is None else ActivityTag(info.tag)
 
     def __repr__(self) -> str:
         return f"<ActivityContext {self.activity_name} instance={self.instance_id!r} worker={self.worker_id!r}>"

@@ -104,3 +104,26 @@ class InternalError(DuroxideError):
 class HistoryFormatError(InvalidArgumentError):
     """A history given to the replayer is not a history export (not JSON, truncated,
     another format, or a format version this SDK does not read)."""
+
+
+class LogFileError(OSError, RuntimeError):
+    """``init_tracing`` could not open its log file. Both an :class:`OSError` (of the
+    OS's own kind: ``FileNotFoundError``, ``PermissionError``, ...; ``errno`` and
+    ``filename`` set) and a :class:`RuntimeError` whose message starts "Failed to open
+    log file", as the original SDK raises."""
+
+    def __str__(self) -> str:
+        return f"Failed to open log file {self.filename!r}: {self.strerror}"
+
+
+_LOG_FILE_ERRORS: "dict[type, type]" = {}
+
+
+def log_file_error(exc: OSError) -> LogFileError:
+    """A :class:`LogFileError` that is also an instance of ``exc``'s own class."""
+    kind = type(exc)
+    cls = _LOG_FILE_ERRORS.get(kind)
+    if cls is None:
+        cls = LogFileError if kind is OSError else type(f"LogFile{kind.__name__}", (LogFileError, kind), {})
+        _LOG_FILE_ERRORS[kind] = cls
+    return cls(exc.errno, exc.strerror, exc.filename)

@@ -25,9 +25,10 @@ class TagFilter:
     (``ctx.schedule_activity(...).with_tag("gpu")``).
 
     Build one with a class method: ``TagFilter.default_only()`` (untagged activities
-    only: the default), ``TagFilter.tags("gpu", ...)`` (only those tags),
+    only: the default; also the constant ``TagFilter.DEFAULT_ONLY``), ``TagFilter.tags("gpu", ...)`` (only those tags),
     ``TagFilter.default_and("gpu", ...)`` (untagged and those tags), ``TagFilter.any()``
-    (everything) or ``TagFilter.none()`` (no activities: an orchestration-only runtime).
+    (everything; ``TagFilter.ANY``) or ``TagFilter.none()`` (no activities: an
+    orchestration-only runtime; ``TagFilter.NONE``). Tags may also be given as one list.
     At most ``MAX_WORKER_TAGS`` tags. ``new_guid``, ``utc_now`` and
     ``get_kv_value_from_instance`` run as untagged activities: some runtime of the
     deployment must take untagged work.
@@ -81,6 +82,12 @@ class TagFilter:
     def none(cls) -> "TagFilter":
         """No activities: this runtime runs orchestrations only."""
         return cls("none")
+
+
+# The original SDK's constants, beside the class methods.
+TagFilter.DEFAULT_ONLY = TagFilter("default_only")  # type: ignore[attr-defined]
+TagFilter.ANY = TagFilter("any")  # type: ignore[attr-defined]
+TagFilter.NONE = TagFilter("none")  # type: ignore[attr-defined]
 
 
 def _flatten(tags: Iterable) -> Tuple[str, ...]:

@@ -28,6 +28,19 @@ def _check_name(what: str, name: Any) -> str:
     return name
 
 
+class MetricsSnapshot(Dict[str, int]):
+    """The core's counters: a dict (``snap["orch_starts"]``) that also reads as
+    attributes (``snap.orch_starts``), as the original SDK's snapshot does."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> int:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"no counter {name!r}; the snapshot has {', '.join(sorted(self))}") from None
+
+
 class Runtime:
     """Runs orchestrations and activities against a provider's store.
 
@@ -206,7 +219,7 @@ class Runtime:
         native = self._native
         return native is not None and native.is_running()
 
-    def metrics_snapshot(self) -> Optional[Dict[str, int]]:
+    def metrics_snapshot(self) -> Optional["MetricsSnapshot"]:
         """The core's counters (``orch_starts``, ``orch_completions``, ``activity_success``,
         ...) as a dict, or None when the runtime is not running.
 
@@ -214,7 +227,7 @@ class Runtime:
         and failures are counted twice (see docs/user-guide.md).
         """
         native = self._native
-        return None if native is None else native.metrics_snapshot()
+        return None if native is None else MetricsSnapshot(native.metrics_snapshot())
 
     def driver_stats(self) -> Dict[str, int]:
         """What this runtime's orchestration drivers did (empty when not running):

@@ -25,7 +25,7 @@ import os
 from typing import Union
 
 from ._native import gen, translate_errors
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, log_file_error
 
 __all__ = ["init_tracing", "init_python_logging", "reset_tracing"]
 
@@ -73,17 +73,22 @@ def init_tracing(
 ) -> None:
     """Append the core's log events to ``log_file`` from now on (created when missing).
 
-    ``log_format`` is "pretty", "compact" or "json" (one object per line). Raises the
-    usual :class:`OSError` (``PermissionError``, ``FileNotFoundError``, ...) when the file
-    cannot be opened for appending.
+    ``log_format`` is "pretty", "compact" or "json" (one object per line). Raises
+    :class:`~duroxide.errors.LogFileError` when the file cannot be opened for appending:
+    an :class:`OSError` of the OS's own kind (``FileNotFoundError``,
+    ``PermissionError``, ...) that is also a ``RuntimeError`` ("Failed to open log file
+    ...").
     """
     path = os.fspath(log_file)
     if not isinstance(path, str):
         raise TypeError(f"log_file must be a str or os.PathLike[str], got {type(path).__name__}")
     if log_format not in ("pretty", "compact", "json"):
         raise InvalidArgumentError(f"log_format must be 'pretty', 'compact' or 'json', got {log_format!r}")
-    with open(path, "a", encoding="utf-8"):
-        pass  # the OS's own error, with the path, when it cannot be appended to
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as e:  # the OS's own error kind, also a RuntimeError (the original SDK's)
+        raise log_file_error(e) from None
     with translate_errors():
         gen.init_tracing(path, _level(log_level), log_format)
 

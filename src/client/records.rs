@@ -110,7 +110,9 @@ impl From<core::InstanceTree> for InstanceTree {
     }
 }
 
-/// One history event: its kind (the core's event name) and its fields as JSON text.
+/// One history event: its kind (the core's event name) and its fields as JSON text, with
+/// the payloads in them (inputs, results, event data) decoded: `{"name": .., "input": 7}`,
+/// not `{"input": "7"}`. A completion's data is its result itself.
 #[derive(Debug, Clone)]
 pub struct HistoryEvent {
     pub event_id: u64,
@@ -131,6 +133,7 @@ impl From<Event> for HistoryEvent {
         let tag = tag
             .and_then(|t| t.as_str().map(str::to_string))
             .unwrap_or_default();
+        let data = readable(&tag, data);
         Self {
             event_id: e.event_id,
             source_event_id: e.source_event_id,
@@ -140,6 +143,29 @@ impl From<Event> for HistoryEvent {
             data: data.to_string(),
         }
     }
+}
+
+/// Fields that carry a payload: JSON text the SDK wrote, stored as a string.
+const PAYLOAD_FIELDS: [&str; 4] = ["input", "result", "output", "data"];
+
+/// `data` with its payload fields decoded (a payload that is not JSON, such as a typed
+/// string sent raw, stays a string); a completion becomes its result itself.
+fn readable(tag: &str, mut data: serde_json::Value) -> serde_json::Value {
+    if let serde_json::Value::Object(fields) = &mut data {
+        for name in PAYLOAD_FIELDS {
+            if let Some(serde_json::Value::String(text)) = fields.get(name) {
+                if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
+                    fields.insert(name.to_string(), value);
+                }
+            }
+        }
+        if matches!(tag, "ActivityCompleted" | "SubOrchestrationCompleted") {
+            if let Some(result) = fields.remove("result") {
+                return result;
+            }
+        }
+    }
+    data
 }
 
 /// The event's Rust name where its serialised tag kept an older one.

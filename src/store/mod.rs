@@ -23,6 +23,7 @@ use duroxide::providers::{
 };
 use duroxide::Event;
 
+pub mod credentials;
 pub mod events;
 pub mod providers;
 pub mod registered;

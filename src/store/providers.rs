@@ -10,6 +10,7 @@ use duroxide_pg_opt::PostgresProvider;
 
 use crate::ffi::error::{DuroxideError, Result};
 use crate::ffi::executor;
+use crate::store::credentials::{self, CredentialSource};
 use crate::store::events::StoreEvents;
 use crate::store::virtual_time::VirtualTime;
 use crate::store::Store;
@@ -53,6 +54,35 @@ impl Provider {
     }
 
     pub fn connect_postgres(url: String, schema: Option<String>) -> Result<Self> {
+        let provider = Self::open_postgres(url, schema)?;
+        Ok(Self::wrap(provider, None, "postgres"))
+    }
+
+    /// PostgreSQL with the password `source` gives now, asked again every
+    /// `refresh_interval_ms` (see `credentials`).
+    pub fn connect_postgres_with_credentials(
+        url: String,
+        schema: Option<String>,
+        source: Box<dyn CredentialSource>,
+        refresh_interval_ms: u64,
+    ) -> Result<Self> {
+        if refresh_interval_ms == 0 {
+            return Err(DuroxideError::invalid(
+                "refresh interval must be at least 1 ms",
+            ));
+        }
+        let source: Arc<dyn CredentialSource> = Arc::from(source);
+        let password = source.password()?;
+        let provider = Self::open_postgres(credentials::with_password(&url, &password)?, schema)?;
+        credentials::keep_fresh(
+            &provider,
+            source,
+            Duration::from_millis(refresh_interval_ms),
+        );
+        Ok(Self::wrap(provider, None, "postgres"))
+    }
+
+    fn open_postgres(url: String, schema: Option<String>) -> Result<Arc<PostgresProvider>> {
         if let Some(schema) = &schema {
             validate_schema_name(schema)?;
         }
@@ -78,7 +108,7 @@ impl Provider {
         .map_err(|e| {
             DuroxideError::provider(format!("cannot connect to PostgreSQL at {shown}: {e}"))
         })?;
-        Ok(Self::wrap(Arc::new(provider), None, "postgres"))
+        Ok(Arc::new(provider))
     }
 
     fn wrap_sqlite(provider: SqliteProvider) -> Self {

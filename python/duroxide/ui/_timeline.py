@@ -71,8 +71,6 @@ def _fields(event: HistoryEvent) -> Dict[str, Any]:
         value = json.loads(event.data)
     except ValueError:
         return {}
-    if isinstance(value, dict) and len(value) == 1 and isinstance(next(iter(value.values())), dict):
-        value = next(iter(value.values()))  # {"ActivityScheduled": {...}}
     return value if isinstance(value, dict) else {}
 
 
