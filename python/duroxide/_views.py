@@ -113,3 +113,16 @@ def instance_tree(client: Client, instance_id: str) -> Tree:
             parent = None
         children.setdefault(parent, []).append(iid)
     return Tree(tree.root_id, infos, children)
+
+
+def duration(ms: Optional[float]) -> str:
+    """A span of milliseconds for people: "250 ms", "1.5 s", "3.0 min", "2.0 h"."""
+    if ms is None:
+        return ""
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    if ms < 120_000:
+        return f"{ms / 1000:.1f} s"
+    if ms < 7_200_000:
+        return f"{ms / 60_000:.1f} min"
+    return f"{ms / 3_600_000:.1f} h"

@@ -9,6 +9,8 @@ import sys
 from dataclasses import asdict, is_dataclass
 from typing import Any, List, Optional, Sequence
 
+from .._views import duration  # noqa: F401 - the commands import it from here
+
 
 def table(headers: Sequence[str], rows: List[Sequence[Any]]) -> None:
     """An aligned text table on stdout (the last column is never padded)."""
@@ -40,18 +42,6 @@ def when(ms: Optional[int]) -> str:
         return "-"
     moment = _dt.datetime.fromtimestamp(ms / 1000)
     return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
-
-
-def duration(ms: Optional[float]) -> str:
-    if ms is None:
-        return ""
-    if ms < 1000:
-        return f"{ms:.0f} ms"
-    if ms < 120_000:
-        return f"{ms / 1000:.1f} s"
-    if ms < 7_200_000:
-        return f"{ms / 60_000:.1f} min"
-    return f"{ms / 3_600_000:.1f} h"
 
 
 def short(text: Optional[str], limit: int = 80) -> str:

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
+from .._views import duration
 from ..admin import HistoryEvent
 
 _STARTS = {"ActivityScheduled": "activity", "TimerCreated": "timer", "SubOrchestrationScheduled": "sub-orchestration"}
@@ -101,7 +102,7 @@ def build(events: Sequence[HistoryEvent], now_ms: Optional[int] = None) -> Timel
             name = str(fields.get("name", "")) if kind != "timer" else "timer"
             attempt = 1 + failed_before.get(name, 0) if kind == "activity" else 1
             if kind == "timer" and "fire_at_ms" in fields:
-                name = f"timer {_duration(int(fields['fire_at_ms']) - event.timestamp_ms)}"
+                name = f"timer {duration(int(fields['fire_at_ms']) - event.timestamp_ms)}"
             bar = Bar(kind, name, event.timestamp_ms, end, "running", attempt)
             if kind == "sub-orchestration":
                 bar.child_id = fields.get("instance")
@@ -121,16 +122,6 @@ def build(events: Sequence[HistoryEvent], now_ms: Optional[int] = None) -> Timel
                 label = f"event {fields.get('name', '')}"
             timeline.instants.append(Instant(label, event.timestamp_ms, event.kind == "OrchestrationFailed"))
     return timeline
-
-
-def _duration(ms: int) -> str:
-    if ms < 1000:
-        return f"{max(ms, 0)} ms"
-    if ms < 120_000:
-        return f"{ms / 1000:.1f} s"
-    if ms < 7_200_000:
-        return f"{ms / 60_000:.0f} min"
-    return f"{ms / 3_600_000:.1f} h"
 
 
 # -- the picture ------------------------------------------------------------------------------
@@ -156,7 +147,7 @@ def layout(timeline: Timeline) -> Dict[str, Any]:
             "x": round(left, 1),
             "y": TOP + i * ROW,
             "width": round(width, 1),
-            "took": _duration(bar.end_ms - bar.start_ms),
+            "took": duration(bar.end_ms - bar.start_ms),
         })
     ticks = [{"instant": t, "x": round(x(t.at_ms), 1)} for t in timeline.instants]
     return {
@@ -168,5 +159,5 @@ def layout(timeline: Timeline) -> Dict[str, Any]:
         "plot_w": PLOT_W,
         "top": TOP,
         "row": ROW,
-        "total": _duration(timeline.span_ms),
+        "total": duration(timeline.span_ms),
     }

@@ -1,0 +1,289 @@
+"""Data converters: how Python values become payloads (JSON text) and back.
+
+The default, :class:`JsonConverter`, writes plain JSON values exactly as before (dicts,
+lists, str, int, float, bool, None: existing histories stay readable) and also encodes
+
+* dataclasses (nested) and ``pydantic.BaseModel`` (v2, when pydantic is installed) as
+  JSON objects of their fields,
+* ``enum.Enum`` as its value, ``datetime``/``date``/``time`` as ISO 8601 text, ``UUID``
+  and ``Decimal`` as text, ``bytes`` as base64 text, tuples and sets as lists.
+
+Decoding is driven by a type: ``from_payload(text, Order)`` builds an ``Order`` (fields
+decoded by their own annotations), and ``Optional``, ``Union``, ``list[X]``,
+``dict[str, X]``, ``tuple[...]``, ``Literal`` and the types above work at any depth. A value
+that cannot become its type raises :class:`~duroxide.PayloadError` naming the field path
+and the expected type (``order.items[2].price: expected Decimal, got 'abc'``).
+
+Subclass :class:`JsonConverter` (override ``to_json`` / ``from_json``) for other types,
+and pass the same converter to every ``Runtime`` and ``Client`` of a deployment.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as _dt
+import decimal
+import enum
+import sys
+import types
+import typing
+import uuid
+from typing import Any, Dict, Optional, Tuple
+
+from ._codec import decode as _decode_text
+from ._codec import encode as _encode_text
+from .errors import PayloadError
+
+__all__ = ["DataConverter", "JsonConverter", "DEFAULT_CONVERTER"]
+
+_NONE_TYPE = type(None)
+# `Optional[X]`, `Union[X, Y]`, and `X | Y` (Python 3.10+).
+_UNIONS = (typing.Union,) + ((types.UnionType,) if hasattr(types, "UnionType") else ())
+
+
+def _pydantic_model() -> Optional[type]:
+    module = sys.modules.get("pydantic")  # only when the application imported it
+    return getattr(module, "BaseModel", None) if module is not None else None
+
+
+class DataConverter:
+    """Turns values into payload text and back. See :class:`JsonConverter`."""
+
+    def to_payload(self, value: Any, what: str) -> str:
+        """The payload text of ``value``; ``what`` names it in errors (TypeError for a
+        value this converter cannot encode, naming its type)."""
+        raise NotImplementedError
+
+    def from_payload(self, text: str, hint: Any = Any, what: str = "payload") -> Any:
+        """The value of payload ``text`` as type ``hint`` (``Any``: as decoded JSON)."""
+        raise NotImplementedError
+
+
+class JsonConverter(DataConverter):
+    """JSON, with the richer types of the module docstring."""
+
+    # -- encoding -------------------------------------------------------------------------
+
+    def to_payload(self, value: Any, what: str) -> str:
+        return _encode_text(self.to_json(value, what), what)
+
+    def to_json(self, value: Any, what: str = "payload") -> Any:
+        """A JSON-ready value (dicts, lists, str, numbers, bool, None) for ``value``."""
+        if value is None or isinstance(value, (str, bool, int, float)):
+            if isinstance(value, enum.Enum):  # IntEnum, StrEnum
+                return self.to_json(value.value, what)
+            return value
+        if isinstance(value, dict):
+            return {self._key(k, what): self.to_json(v, what) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.to_json(v, what) for v in value]
+        if isinstance(value, (set, frozenset)):
+            return [self.to_json(v, what) for v in sorted(value, key=repr)]
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return {f.name: self.to_json(getattr(value, f.name), what) for f in dataclasses.fields(value)}
+        model = _pydantic_model()
+        if model is not None and isinstance(value, model):
+            return value.model_dump(mode="json")
+        if isinstance(value, enum.Enum):
+            return self.to_json(value.value, what)
+        if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
+            return value.isoformat()
+        if isinstance(value, uuid.UUID):
+            return str(value)
+        if isinstance(value, decimal.Decimal):
+            return str(value)
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return base64.b64encode(bytes(value)).decode("ascii")
+        # Anything else: let JSON itself refuse it, with the usual message.
+        return value
+
+    def _key(self, key: Any, what: str) -> Any:
+        if isinstance(key, enum.Enum):
+            key = key.value
+        if isinstance(key, (uuid.UUID, decimal.Decimal, _dt.date)):
+            return str(key)
+        return key
+
+    # -- decoding -------------------------------------------------------------------------
+
+    def from_payload(self, text: str, hint: Any = Any, what: str = "payload") -> Any:
+        value = _decode_text(text)
+        if hint is Any or hint is None or hint is object:
+            return value
+        return self.from_json(value, hint, what)
+
+    def from_json(self, value: Any, hint: Any, path: str = "payload") -> Any:
+        """``value`` (decoded JSON) as type ``hint``; PayloadError naming ``path``."""
+        if hint is Any or hint is object or isinstance(hint, typing.TypeVar):
+            return value
+        origin = typing.get_origin(hint)
+        args = typing.get_args(hint)
+        if origin in _UNIONS:
+            return self._union(value, args, path)
+        if origin is typing.Literal:
+            if value in args:
+                return value
+            raise self._mismatch(path, hint, value)
+        if origin in (list, typing.List, set, frozenset, typing.Sequence, typing.Iterable):
+            self._expect(isinstance(value, list), path, hint, value)
+            item = args[0] if args else Any
+            items = [self.from_json(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
+            return set(items) if origin is set else frozenset(items) if origin is frozenset else items
+        if origin is tuple:
+            self._expect(isinstance(value, list), path, hint, value)
+            if len(args) == 2 and args[1] is Ellipsis:
+                return tuple(self.from_json(v, args[0], f"{path}[{i}]") for i, v in enumerate(value))
+            self._expect(not args or len(args) == len(value), path, hint, value)
+            return tuple(self.from_json(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(value, args or [Any] * len(value))))
+        if origin in (dict, typing.Dict, typing.Mapping):
+            self._expect(isinstance(value, dict), path, hint, value)
+            key_type, value_type = args if args else (Any, Any)
+            return {self.from_json(k, key_type, f"{path}.<key>"): self.from_json(v, value_type, f"{path}[{k!r}]")
+                    for k, v in value.items()}
+        if origin is not None:
+            return value  # another generic (Callable, ...): left as decoded
+        if not isinstance(hint, type):
+            return value
+        return self._of_class(value, hint, path)
+
+    def _of_class(self, value: Any, cls: type, path: str) -> Any:
+        if cls is _NONE_TYPE:
+            self._expect(value is None, path, cls, value)
+            return None
+        if issubclass(cls, enum.Enum):
+            try:
+                return cls(value)
+            except ValueError:
+                raise self._mismatch(path, cls, value, f"one of {[m.value for m in cls]}") from None
+        if cls is bool:
+            self._expect(isinstance(value, bool), path, cls, value)
+            return value
+        if cls is int:
+            self._expect(isinstance(value, int) and not isinstance(value, bool), path, cls, value)
+            return value
+        if cls is float:
+            self._expect(isinstance(value, (int, float)) and not isinstance(value, bool), path, cls, value)
+            return float(value)
+        if cls is str:
+            self._expect(isinstance(value, str), path, cls, value)
+            return value
+        if dataclasses.is_dataclass(cls):
+            return self._dataclass(value, cls, path)
+        model = _pydantic_model()
+        if model is not None and issubclass(cls, model):
+            try:
+                return cls.model_validate(value)
+            except Exception as e:  # noqa: BLE001 - pydantic's ValidationError, with its field paths
+                raise PayloadError(f"{path}: not a valid {cls.__name__}: {e}") from None
+        parse = _PARSERS.get(cls)
+        if parse is not None:
+            try:
+                return parse(value)
+            except (TypeError, ValueError, decimal.InvalidOperation, base64.binascii.Error):
+                raise self._mismatch(path, cls, value) from None
+        if cls in (list, dict, tuple):
+            self._expect(isinstance(value, list if cls is not dict else dict), path, cls, value)
+            return cls(value) if cls is tuple else value
+        if isinstance(value, cls):
+            return value
+        raise self._mismatch(path, cls, value)
+
+    def _dataclass(self, value: Any, cls: type, path: str) -> Any:
+        self._expect(isinstance(value, dict), path, cls, value, "a JSON object")
+        try:
+            hints = typing.get_type_hints(cls)
+        except Exception:  # noqa: BLE001 - unresolvable annotations: take fields as they come
+            hints = {}
+        kwargs: Dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            if not field.init:
+                continue
+            if field.name in value:
+                kwargs[field.name] = self.from_json(value[field.name], hints.get(field.name, Any), f"{path}.{field.name}")
+            elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+                raise PayloadError(f"{path}.{field.name}: missing (required by {cls.__name__})")
+        return cls(**kwargs)
+
+    def _union(self, value: Any, options: Tuple[Any, ...], path: str) -> Any:
+        if value is None and _NONE_TYPE in options:
+            return None
+        errors = []
+        for option in options:
+            if option is _NONE_TYPE:
+                continue
+            try:
+                return self.from_json(value, option, path)
+            except PayloadError as e:
+                errors.append(str(e))
+        names = " | ".join(_name(o) for o in options)
+        raise PayloadError(f"{path}: expected {names}, got {_short(value)}")
+
+    @staticmethod
+    def _expect(ok: bool, path: str, hint: Any, value: Any, wanted: Optional[str] = None) -> None:
+        if not ok:
+            raise JsonConverter._mismatch(path, hint, value, wanted)
+
+    @staticmethod
+    def _mismatch(path: str, hint: Any, value: Any, wanted: Optional[str] = None) -> PayloadError:
+        return PayloadError(f"{path}: expected {wanted or _name(hint)}, got {_short(value)}")
+
+
+def _name(hint: Any) -> str:
+    if hint is _NONE_TYPE:
+        return "None"
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return (text if len(text) <= 60 else text[:57] + "...") + f" ({type(value).__name__})"
+
+
+def _datetime(value: Any) -> _dt.datetime:
+    if not isinstance(value, str):
+        raise TypeError
+    return _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _date(value: Any) -> _dt.date:
+    if not isinstance(value, str):
+        raise TypeError
+    return _dt.date.fromisoformat(value)
+
+
+def _time(value: Any) -> _dt.time:
+    if not isinstance(value, str):
+        raise TypeError
+    return _dt.time.fromisoformat(value)
+
+
+def _bytes(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise TypeError
+    return base64.b64decode(value.encode("ascii"), validate=True)
+
+
+def _decimal(value: Any) -> decimal.Decimal:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise TypeError
+    return decimal.Decimal(str(value))
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    if not isinstance(value, str):
+        raise TypeError
+    return uuid.UUID(value)
+
+
+_PARSERS = {
+    _dt.datetime: _datetime,
+    _dt.date: _date,
+    _dt.time: _time,
+    uuid.UUID: _uuid,
+    decimal.Decimal: _decimal,
+    bytes: _bytes,
+}
+
+#: The converter every Runtime and Client uses unless given another.
+DEFAULT_CONVERTER = JsonConverter()
