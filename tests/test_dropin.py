@@ -244,3 +244,92 @@ def test_password_source_mistakes_are_clear_errors(password_role):
     with pytest.raises(TypeError, match="callable"):
         PostgresProvider.connect_with_credentials(_as_probe(url), "not-callable")
     assert psql_value(url, f"SELECT count(*) FROM pg_namespace WHERE nspname = '{schema}'") == "0"
+
+
+# -------------------------------------------------------------------- the original's spellings
+
+
+def test_the_original_sdks_argument_spellings(make_runtime, client):
+    runtime = make_runtime(worker_tag_filter=TagFilter.ANY)
+    attempts = {}
+
+    @runtime.register_activity("Flaky")
+    def flaky(ctx, key):
+        attempts[key] = attempts.get(key, 0) + 1
+        if attempts[key] < 2:
+            raise RuntimeError("once")
+        return {"key": key}
+
+    runtime.register_activity("Where", lambda ctx, key: {"key": key, "session": ctx.session_id, "tag": ctx.tag()})
+
+    @runtime.register_orchestration("Spellings")
+    def spellings(ctx, x):
+        tagged = ctx.schedule_activity("Where", "t", "sess-1")  # session_id positionally
+        tagged.with_tag("fast")  # in place, as in the original
+        first = yield tagged
+        second = yield ctx.schedule_activity_with_retry(
+            "Flaky", "r", retry={"maxAttempts": 3, "delayMs": 10, "backoff": "fixed", "totalTimeoutMs": 30_000})
+        ctx.set_kv_value("k", "v")
+        message = yield ctx.dequeue_event(queue_name="inbox")
+        now = yield ctx.utc_now()
+        pruned = ctx.prune_kv_values_updated_before(cutoff_ms=now + 60_000)
+        return {"first": first, "second": second, "message": message, "pruned": pruned}
+
+    runtime.start()
+    iid = new_id("spellings")
+    client.start_orchestration(iid, "Spellings")
+    client.enqueue_event(iid, queue_name="inbox", data={"n": 1})
+    out = assert_completed(client.wait_for_orchestration(iid, 30_000))
+    assert out["first"] == {"key": "t", "session": "sess-1", "tag": "fast"}
+    assert out["second"]["key"] == "r" and attempts["r"] == 2
+    assert out["message"] == {"n": 1} and out["pruned"] == 1
+
+    status = client.wait_for_status_change(iid)  # last_seen_version defaults to 0
+    assert status is None or status.status == "Completed"
+    client.cancel_instance(iid, None)  # reason=None, as the original accepted
+
+
+def test_the_original_sdks_names_and_error_bases(tmp_path, client):
+    assert duroxide.Event is duroxide.HistoryEvent and duroxide.SystemStats is duroxide.OrchestrationStats
+    assert duroxide.OrchestrationStatus is duroxide.OrchestrationResult
+    assert duroxide.PyMetricsSnapshot is duroxide.MetricsSnapshot and duroxide.PySystemStats is duroxide.SystemStats
+    # The original raised RuntimeError from every client and provider call.
+    with pytest.raises(RuntimeError):
+        client.get_instance_info("never-" + new_id())
+    with pytest.raises(RuntimeError):
+        client.wait_for_orchestration("never-" + new_id(), 10)
+    with pytest.raises(RuntimeError):
+        duroxide.SqliteProvider.open(str(tmp_path / "no-dir" / "x.db"))
+    # sqlx-style SQLite URLs.
+    duroxide.SqliteProvider.open(f"sqlite:{tmp_path / 'url.db'}")
+    duroxide.SqliteProvider.open(f"sqlite://{tmp_path / 'url2.db'}?mode=rwc")
+    assert (tmp_path / "url.db").exists() and (tmp_path / "url2.db").exists()
+    duroxide.SqliteProvider.open("sqlite::memory:")
+    try:
+        duroxide.init_tracing(str(tmp_path / "x.log"), "debug", None)  # positional, None = default
+    finally:
+        duroxide.reset_tracing()
+
+
+def test_an_orchestration_only_runtime_leaves_untagged_activities_to_the_workers(make_runtime, client):
+    """A deployment that splits orchestrations and activities over processes: the
+    orchestrating runtime registers no activity (TagFilter.NONE)."""
+    orchestrator = make_runtime(worker_tag_filter=TagFilter.NONE)
+
+    @orchestrator.register_orchestration("Split")
+    def split(ctx, x):
+        return (yield ctx.schedule_activity("OnlyOnWorkers", x))
+
+    worker = make_runtime()
+    worker.register_activity("OnlyOnWorkers", lambda ctx, x: f"worked:{x}")
+    worker.register_orchestration("Split", split)
+    orchestrator.start()
+    iid = new_id("split")
+    client.start_orchestration(iid, "Split", 1)
+    deadline = time.monotonic() + 30  # the orchestrator alone takes the first turn
+    while not any(e.kind == "ActivityScheduled" for e in client.read_execution_history(iid, 1)):
+        assert client.get_status(iid).status in ("NotFound", "Running"), client.get_status(iid)  # not Failed
+        assert time.monotonic() < deadline, "the orchestration-only runtime never scheduled the activity"
+        time.sleep(0.05)
+    worker.start()
+    assert_completed(client.wait_for_orchestration(iid, 30_000), "worked:1")

@@ -22,6 +22,7 @@
 
 from .admin import (
     DeleteInstanceResult,
+    Event,
     ExecutionInfo,
     HistoryEvent,
     InstanceFilter,
@@ -42,8 +43,10 @@ from .admin import (
     PyPruneResult,
     PyQueueDepths,
     PySystemMetrics,
+    PySystemStats,
     QueueDepths,
     SystemMetrics,
+    SystemStats,
 )
 from .client import Client, OrchestrationResult
 from .context import ActivityContext, OrchestrationContext, ScheduledTask
@@ -76,6 +79,10 @@ from .limits import (
 from .options import PyRuntimeOptions, RuntimeOptions, TagFilter
 from .providers import PostgresProvider, Provider, SqliteProvider
 from .runtime import MetricsSnapshot, Runtime
+
+# The original SDK's names for the same classes.
+OrchestrationStatus = PyOrchestrationStatus = OrchestrationResult
+PyMetricsSnapshot = MetricsSnapshot
 from .tasks import ActivityTask, AllTask, RaceTask, Task
 from .tracing import init_python_logging, init_tracing, reset_tracing
 
@@ -133,6 +140,12 @@ __all__ = [
     "PyQueueDepths",
     "PyRuntimeOptions",
     "PySystemMetrics",
+    "PySystemStats",
+    "PyMetricsSnapshot",
+    "PyOrchestrationStatus",
+    "OrchestrationStatus",
+    "Event",
+    "SystemStats",
     "QueueDepths",
     "RaceTask",
     "Runtime",

@@ -66,7 +66,7 @@ class KvMethods:
         with translate_errors():
             self._native.clear_all_kv_values()
 
-    def prune_kv_values_updated_before(self, updated_before_ms: int) -> int:
+    def prune_kv_values_updated_before(self, updated_before_ms: Optional[int] = None, *, cutoff_ms: Optional[int] = None) -> int:
         """Remove the keys last written before ``updated_before_ms`` (milliseconds since
         the epoch, e.g. from ``yield ctx.utc_now()``); returns how many were removed.
 
@@ -74,7 +74,9 @@ class KvMethods:
         the time of the latest replay, so in practice this removes keys written before the
         last ``continue_as_new``: call it at the start of an execution.
         """
-        cutoff = _validate.epoch_ms("updated_before_ms", updated_before_ms)
+        if (updated_before_ms is None) == (cutoff_ms is None):
+            raise TypeError("pass updated_before_ms (or the original SDK's cutoff_ms), exactly one")
+        cutoff = _validate.epoch_ms("updated_before_ms", updated_before_ms if cutoff_ms is None else cutoff_ms)
         with translate_errors():
             return self._native.prune_kv_values_updated_before(cutoff)
 

@@ -21,7 +21,15 @@ _DEFAULTS: Dict[str, Any] = {
     "total_timeout_ms": None,
 }
 # "backoff_strategy" is the spelling of the user guide's retry-on-session example.
-_ALIASES = {"backoff_strategy": "backoff"}
+# Other spellings, the original SDK's camelCase among them.
+_ALIASES = {
+    "backoff_strategy": "backoff",
+    "maxAttempts": "max_attempts",
+    "delayMs": "delay_ms",
+    "maxDelayMs": "max_delay_ms",
+    "timeoutMs": "timeout_ms",
+    "totalTimeoutMs": "total_timeout_ms",
+}
 
 
 def _non_negative_int(key: str, value: Any, minimum: int = 0, maximum: int = MAX_MILLIS) -> int:

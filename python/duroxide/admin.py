@@ -220,6 +220,10 @@ PyInstanceFilter = InstanceFilter
 PyPruneOptions = PruneOptions
 PyDeleteInstanceResult = DeleteInstanceResult
 PyPruneResult = PruneResult
+# The original SDK's names for the same records.
+Event = HistoryEvent
+SystemStats = OrchestrationStats
+PySystemStats = OrchestrationStats
 
 
 def from_native(cls: Any, native: Any) -> Any:

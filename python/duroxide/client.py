@@ -204,7 +204,7 @@ class Client(AdminMethods, TypedClientMethods):
         return OrchestrationResult(state)
 
     def wait_for_status_change(
-        self, instance_id: str, last_seen_version: int, poll_interval_ms: int = 50, timeout_ms: int = 30_000
+        self, instance_id: str, last_seen_version: int = 0, poll_interval_ms: int = 50, timeout_ms: int = 30_000
     ) -> Optional[OrchestrationResult]:
         """Wait until the custom status version exceeds ``last_seen_version``.
 
@@ -240,12 +240,19 @@ class Client(AdminMethods, TypedClientMethods):
     def _raise(self, instance_id: str, event_name: str, payload: str) -> None:
         return self._call("raise_event", _str("instance_id", instance_id), _str("event_name", event_name), payload)
 
-    def enqueue_event(self, instance_id: str, queue: str, data: Any = None) -> None:
+    def enqueue_event(
+        self, instance_id: str, queue: Optional[str] = None, data: Any = None, *, queue_name: Optional[str] = None
+    ) -> None:
         """Append ``data`` to the instance's FIFO ``queue`` (``ctx.dequeue_event(queue)``).
 
         Messages wait until dequeued and survive ``continue_as_new``. Messages for an
-        instance that does not exist yet are dropped by the store.
+        instance that does not exist yet are dropped by the store. (``queue_name=`` is the
+        original SDK's spelling.)
         """
+        if queue_name is not None:
+            if queue is not None:
+                raise TypeError("pass 'queue' or 'queue_name', not both")
+            queue = queue_name
         return self._enqueue(instance_id, queue, encode(data, f"data for queue {queue!r}"))
 
     def _enqueue(self, instance_id: str, queue: str, payload: str) -> None:
@@ -254,6 +261,8 @@ class Client(AdminMethods, TypedClientMethods):
     def cancel_instance(self, instance_id: str, reason: str = "") -> None:
         """Cancel a running instance: it ends "Failed" with error "canceled: <reason>".
         Cancelling a finished or unknown instance does nothing."""
+        if reason is None:  # the original SDK accepted None
+            reason = ""
         if not isinstance(reason, str):
             raise TypeError(f"reason must be a str, got {type(reason).__name__}")
         _validate.text("reason", reason, allow_empty=True)

@@ -32,6 +32,17 @@ def _optional_version(value: Optional[str]) -> Optional[str]:
     return None if optional_str("version", value) is None else _validate.version("version", value)
 
 
+def _one_of(name: str, value: Any, legacy_name: str, legacy: Any) -> Any:
+    """``value``, or the same argument under the original SDK's keyword ``legacy_name``."""
+    if legacy is None:
+        if value is None:
+            raise TypeError(f"missing argument {name!r}")
+        return value
+    if value is not None:
+        raise TypeError(f"pass {name!r} or {legacy_name!r}, not both")
+    return legacy
+
+
 def _session(value: Any) -> str:
     return _validate.identifier("session_id", value)
 
@@ -96,7 +107,7 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
 
     # -- activities -------------------------------------------------------------------
 
-    def schedule_activity(self, name: str, input: Any = None, *, session_id: Optional[str] = None) -> ActivityTask:
+    def schedule_activity(self, name: str, input: Any = None, session_id: Optional[str] = None) -> ActivityTask:
         """Run activity ``name`` with ``input``; yields its return value.
 
         With ``session_id``, every activity of that session runs on the same worker.
@@ -115,7 +126,13 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
         return self.schedule_activity(name, input, session_id=_session(session_id))
 
     def schedule_activity_with_retry(
-        self, name: str, input: Any, policy: Mapping[str, Any], *, session_id: Optional[str] = None
+        self,
+        name: str,
+        input: Any,
+        policy: Optional[Mapping[str, Any]] = None,
+        session_id: Optional[str] = None,
+        *,
+        retry: Optional[Mapping[str, Any]] = None,
     ) -> Task:
         """Run an activity, retrying failures per ``policy``.
 
@@ -125,6 +142,7 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
         timed-out attempt is not retried) and ``total_timeout_ms`` (across all attempts).
         Waits between attempts are durable timers.
         """
+        policy = _one_of("policy", policy, "retry", retry)
         command = {
             "t": "retry",
             "name": _name("activity name", name),
@@ -154,9 +172,11 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
         """
         return Task("wait", {"t": "wait", "name": _name("event name", name)})
 
-    def dequeue_event(self, queue: str) -> Task:
+    def dequeue_event(self, queue: Optional[str] = None, *, queue_name: Optional[str] = None) -> Task:
         """Yields the next message of ``queue`` (FIFO), sent with ``client.enqueue_event``.
-        Messages wait in the queue until dequeued, and survive ``continue_as_new``."""
+        Messages wait in the queue until dequeued, and survive ``continue_as_new``.
+        (``queue_name=`` is the original SDK's spelling.)"""
+        queue = _one_of("queue", queue, "queue_name", queue_name)
         return Task("dequeue", {"t": "dequeue", "queue": _name("queue name", queue)})
 
     # -- other orchestrations ---------------------------------------------------------

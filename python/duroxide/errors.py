@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 
-class DuroxideError(Exception):
+class DuroxideError(RuntimeError):
     """Base class of every exception raised by the duroxide SDK."""
 
 

@@ -42,6 +42,12 @@ class SqliteProvider(Provider):
         path = os.fspath(path)
         if not isinstance(path, str):
             raise TypeError(f"path must be a str or os.PathLike[str], got {type(path).__name__}")
+        if path.startswith("sqlite:"):  # the original SDK took sqlx URLs: sqlite:./app.db
+            path = path[len("sqlite:"):].split("?", 1)[0]
+            if path.startswith("//"):
+                path = path[2:]
+            if path == ":memory:":
+                return cls.in_memory()
         with translate_errors():
             return cls(gen.Provider.open_sqlite(path))
 

@@ -47,9 +47,10 @@ class ActivityTask(Task):
     __slots__ = ()
 
     def with_tag(self, tag: str) -> "ActivityTask":
-        """A copy of this task that only runtimes whose ``worker_tag_filter`` accepts
-        ``tag`` run (see :class:`~duroxide.TagFilter`). A tag is 1 to
-        ``MAX_TAG_NAME_BYTES`` bytes of UTF-8."""
+        """Route this task to runtimes whose ``worker_tag_filter`` accepts ``tag`` (see
+        :class:`~duroxide.TagFilter`); returns the task itself, so both
+        ``yield ctx.schedule_activity(...).with_tag("gpu")`` and ``task.with_tag("gpu");
+        yield task`` work. A tag is 1 to ``MAX_TAG_NAME_BYTES`` bytes of UTF-8."""
         from .limits import MAX_TAG_NAME_BYTES
 
         from ._validate import text
@@ -60,7 +61,8 @@ class ActivityTask(Task):
             raise InvalidArgumentError(f"activity tag is {size} bytes; the limit is {MAX_TAG_NAME_BYTES} (MAX_TAG_NAME_BYTES)")
         if self._command["t"] != "activity":
             raise InvalidArgumentError("with_tag() applies to plain activities, not to retried ones")
-        return ActivityTask(self._kind, {**self._command, "tag": tag})
+        self._command = {**self._command, "tag": tag}
+        return self
 
 
 #: How deeply ``all``/``race`` may nest inside each other.

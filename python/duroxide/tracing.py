@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Union
+from typing import Optional, Union
 
 from ._native import gen, translate_errors
 from .errors import InvalidArgumentError, log_file_error
@@ -69,7 +69,7 @@ def init_python_logging(log_level: str = "info") -> None:
 
 
 def init_tracing(
-    log_file: Union[str, "os.PathLike[str]"], *, log_level: str = "info", log_format: str = "pretty"
+    log_file: Union[str, "os.PathLike[str]"], log_level: Optional[str] = "info", log_format: Optional[str] = "pretty"
 ) -> None:
     """Append the core's log events to ``log_file`` from now on (created when missing).
 
@@ -79,6 +79,8 @@ def init_tracing(
     ``PermissionError``, ...) that is also a ``RuntimeError`` ("Failed to open log file
     ...").
     """
+    log_level = "info" if log_level is None else log_level  # None: the original SDK's "default"
+    log_format = "pretty" if log_format is None else log_format
     path = os.fspath(log_file)
     if not isinstance(path, str):
         raise TypeError(f"log_file must be a str or os.PathLike[str], got {type(path).__name__}")

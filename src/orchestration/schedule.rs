@@ -20,6 +20,10 @@ pub struct Known {
     pub versions: HashSet<(String, String)>,
     /// Replaying offline: nothing runs, so every name is accepted.
     pub any: bool,
+    /// Whether this runtime runs untagged activities itself: only then is an untagged
+    /// activity it did not register a mistake to report at once. An orchestration-only
+    /// runtime (`TagFilter.none()`, or tags only) leaves them to the workers that do.
+    pub runs_untagged: bool,
 }
 
 impl Known {
@@ -30,11 +34,12 @@ impl Known {
             orchestrations: HashSet::new(),
             versions: HashSet::new(),
             any: true,
+            runs_untagged: false,
         }
     }
 
     fn activity(&self, name: &str) -> Result<(), String> {
-        if self.any || self.activities.contains(name) {
+        if self.any || !self.runs_untagged || self.activities.contains(name) {
             Ok(())
         } else {
             Err(unregistered("activity", name, &self.activities))

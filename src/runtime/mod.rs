@@ -132,6 +132,10 @@ impl Runtime {
                     .map(|r| (r.name.clone(), r.version.clone()))
                     .collect(),
                 any: false,
+                runs_untagged: matches!(
+                    self.config.worker_tag_filter.as_str(),
+                    "default_only" | "default_and" | "any"
+                ),
             },
             cache: Arc::new(ReplayCache::new(self.config.replay_cache_size as usize)),
             events: self.provider.events(),
