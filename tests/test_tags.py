@@ -6,6 +6,7 @@ import threading
 import pytest
 
 import duroxide
+import duroxide.converter
 from duroxide import RuntimeOptions, TagFilter
 
 from conftest import assert_completed, new_id, wait_until_custom_status
@@ -220,6 +221,8 @@ def test_limits():
 
 class _Ctx:
     """Building a task needs no running orchestration: a bare context stand-in."""
+
+    _converter = duroxide.converter.DEFAULT_CONVERTER
 
 
 def _task():

@@ -18,11 +18,13 @@ import logging
 from typing import Any, Callable, Dict, Optional
 
 from . import errors
-from ._codec import decode, encode, encode_typed, storable
+from ._codec import encode_typed, storable
+from ._signatures import types_of
 from ._native import gen
 from ._activity_loop import ActivityLoop
 from ._workers import WorkerPool
 from .context import ActivityContext, OrchestrationContext
+from .converter import DEFAULT_CONVERTER, DataConverter
 from .tasks import AllTask, RaceTask, Task
 
 log = logging.getLogger("duroxide")
@@ -33,18 +35,29 @@ def is_async(fn: Any) -> bool:
 
 
 class Registered:
-    """A registered function and how its result is encoded (``typed``: a ``str`` result
-    is sent as is, as the ``*_typed`` registrations promise)."""
+    """A registered function, the types its annotations give its input and result, and
+    how its result is encoded (``typed``: a ``str`` result is sent as is, as the
+    ``*_typed`` registrations promise)."""
 
-    __slots__ = ("fn", "typed", "is_async")
+    __slots__ = ("fn", "typed", "is_async", "input_type", "result_type")
 
     def __init__(self, fn: Callable[..., Any], typed: bool) -> None:
         self.fn = fn
         self.typed = typed
         self.is_async = is_async(fn)
+        self.input_type, self.result_type = types_of(fn)
 
-    def encode_result(self, value: Any, what: str) -> str:
-        return encode_typed(value, what) if self.typed else encode(value, what)
+    def decode_input(self, converter: DataConverter, text: str, what: str) -> Any:
+        """The input as the function's annotation types it; PayloadError naming the field."""
+        try:
+            return converter.from_payload(text, self.input_type, "input")
+        except errors.PayloadError as e:
+            raise errors.PayloadError(f"{what} cannot take its input: {e}") from None
+
+    def encode_result(self, converter: DataConverter, value: Any, what: str) -> str:
+        if self.typed and isinstance(value, str):
+            return encode_typed(value, what)
+        return converter.to_payload(value, what)
 
 
 OrchestrationLookup = Callable[[str, str], Optional[Registered]]
@@ -90,7 +103,7 @@ def _task_error(task: Task, message: str) -> errors.TaskFailedError:
     return errors.TaskFailedError(message)
 
 
-def _shape(task: Task, node: Dict[str, Any], in_composite: bool) -> Any:
+def _shape(task: Task, node: Dict[str, Any], in_composite: bool, converter: DataConverter) -> Any:
     """The value a composite outcome tree gives ``task`` (DECISIONS.md 1-2); raises the
     task's exception when it failed."""
     if "e" in node:
@@ -99,7 +112,7 @@ def _shape(task: Task, node: Dict[str, Any], in_composite: bool) -> Any:
         values, first_error = [], None
         for child, child_node in zip(task.children, node["all"]):
             try:
-                values.append(_shape(child, child_node, not task.plain))
+                values.append(_shape(child, child_node, not task.plain, converter))
             except errors.TaskFailedError as e:
                 values.append(e)
                 first_error = first_error or e
@@ -108,8 +121,10 @@ def _shape(task: Task, node: Dict[str, Any], in_composite: bool) -> Any:
         return values
     if isinstance(task, RaceTask):
         index = node["race"]
-        return {"index": index, "value": _shape(task.children[index], node["of"], not task.plain)}
+        return {"index": index, "value": _shape(task.children[index], node["of"], not task.plain, converter)}
     value = node["v"]
+    if task.result_type is not Any:
+        value = converter.from_json(value, task.result_type, "result")
     if not in_composite:
         return value
     if task.kind in _NONE_RESULT_KINDS:
@@ -172,8 +187,9 @@ class _Live:
 class Stepper(gen.OrchestrationStepper):
     """Creates and advances orchestration generators on behalf of the Rust driver."""
 
-    def __init__(self, lookup: OrchestrationLookup) -> None:
+    def __init__(self, lookup: OrchestrationLookup, converter: DataConverter = DEFAULT_CONVERTER) -> None:
         self._lookup = lookup
+        self._converter = converter
         self._live: Dict[int, _Live] = {}
 
     # The three callbacks never raise into Rust: anything unexpected fails the step.
@@ -216,7 +232,11 @@ class Stepper(gen.OrchestrationStepper):
         if registered is None:
             return _step_fail(f"orchestration {name!r} is not registered in this process")
         try:
-            result = registered.fn(OrchestrationContext(ctx, info), decode(input))
+            value = registered.decode_input(self._converter, input, f"orchestration {name!r}")
+        except errors.PayloadError as e:  # before any user code runs
+            return _step_fail(str(e))
+        try:
+            result = registered.fn(OrchestrationContext(ctx, info, self._converter), value)
         except BaseException as e:  # noqa: B036 - user code must never escape into Rust
             return self._failed(name, e)
         if inspect.isgenerator(result) or inspect.iscoroutine(result):
@@ -239,9 +259,9 @@ class Stepper(gen.OrchestrationStepper):
             return self._advance(generator_id, live, None, _task_error(task, payload))
         try:
             if outcome_kind == _VALUE:
-                value = None if task.kind in _NONE_RESULT_KINDS else decode(payload)
+                value = None if task.kind in _NONE_RESULT_KINDS else self._converter.from_payload(payload, task.result_type, "result")
             elif outcome_kind == _COMPOSITE:
-                value = _shape(task, json.loads(payload), False)
+                value = _shape(task, json.loads(payload), False, self._converter)
             else:
                 return _step_fail(f"internal error: unknown outcome kind {outcome_kind}")
         except (errors.TaskFailedError, errors.PayloadError) as e:
@@ -274,8 +294,7 @@ class Stepper(gen.OrchestrationStepper):
         self._live[generator_id] = live
         return json.dumps({"yield": {"task": yielded._command, "at": _location(live.gen)}})
 
-    @staticmethod
-    def _returned(name: str, registered: Registered, value: Any) -> str:
+    def _returned(self, name: str, registered: Registered, value: Any) -> str:
         if inspect.isgenerator(value) or inspect.iscoroutine(value):
             kind = "generator" if inspect.isgenerator(value) else "coroutine"
             value.close()
@@ -284,7 +303,7 @@ class Stepper(gen.OrchestrationStepper):
                 "(did you mean `return (yield ...)` or `return await ...`?)"
             )
         try:
-            return json.dumps({"return": registered.encode_result(value, f"the result of orchestration {name!r}")})
+            return json.dumps({"return": registered.encode_result(self._converter, value, f"the result of orchestration {name!r}")})
         except (TypeError, ValueError) as e:
             return _step_fail(str(e))
 
@@ -307,8 +326,9 @@ class Invoker(gen.ActivityInvoker):
     """Runs sync activity functions on Python-owned daemon threads (see ``_workers``) and
     ``async def`` ones as tasks of one event loop (see ``_activity_loop``)."""
 
-    def __init__(self, lookup: ActivityLookup) -> None:
+    def __init__(self, lookup: ActivityLookup, converter: DataConverter = DEFAULT_CONVERTER) -> None:
         self._lookup = lookup
+        self._converter = converter
         self._pool = WorkerPool("duroxide-activity")
         self._loop = ActivityLoop("duroxide-async-activities")
 
@@ -342,8 +362,9 @@ class Invoker(gen.ActivityInvoker):
     ) -> None:
         name = info.activity_name
         try:
+            value = registered.decode_input(self._converter, input, f"activity {name!r}")
             # Calling an async def runs none of its code: it only binds the arguments.
-            coroutine = registered.fn(ActivityContext(ctx, info), decode(input))
+            coroutine = registered.fn(ActivityContext(ctx, info, self._converter), value)
         except BaseException as e:  # noqa: B036
             _complete(completion, _activity_failed(name, e))
             return
@@ -351,7 +372,7 @@ class Invoker(gen.ActivityInvoker):
             coroutine = _await(coroutine)
 
         def finish(task: "asyncio.Future[Any]") -> None:
-            _complete(completion, _async_outcome(task, registered, name))
+            _complete(completion, _async_outcome(task, registered, name, self._converter))
 
         self._loop.run(coroutine, ctx, finish)
 
@@ -361,10 +382,11 @@ class Invoker(gen.ActivityInvoker):
         if registered is None:
             return gen.ActivityOutcome(ok=False, payload=f"activity {name!r} is not registered in this process")
         try:
-            result = registered.fn(ActivityContext(ctx, info), decode(input))
+            value = registered.decode_input(self._converter, input, f"activity {name!r}")
+            result = registered.fn(ActivityContext(ctx, info, self._converter), value)
             if inspect.isawaitable(result):
                 result = asyncio.run(_await(result))
-            payload = registered.encode_result(result, f"the result of activity {name!r}")
+            payload = registered.encode_result(self._converter, result, f"the result of activity {name!r}")
             return gen.ActivityOutcome(ok=True, payload=payload)
         except BaseException as e:  # noqa: B036 - KeyboardInterrupt/SystemExit fail the activity only
             return _activity_failed(name, e)
@@ -376,7 +398,9 @@ def _activity_failed(name: str, exc: BaseException) -> "gen.ActivityOutcome":
     return gen.ActivityOutcome(ok=False, payload=storable(describe(exc)))
 
 
-def _async_outcome(task: "asyncio.Future[Any]", registered: Registered, name: str) -> "gen.ActivityOutcome":
+def _async_outcome(
+    task: "asyncio.Future[Any]", registered: Registered, name: str, converter: DataConverter
+) -> "gen.ActivityOutcome":
     """The outcome of the task that ran an async activity."""
     if task.cancelled():
         message = f"activity {name!r} was cancelled (its orchestration no longer needs the result)"
@@ -385,7 +409,7 @@ def _async_outcome(task: "asyncio.Future[Any]", registered: Registered, name: st
     if exc is not None:
         return _activity_failed(name, exc)
     try:
-        payload = registered.encode_result(task.result(), f"the result of activity {name!r}")
+        payload = registered.encode_result(converter, task.result(), f"the result of activity {name!r}")
     except BaseException as e:  # noqa: B036
         return _activity_failed(name, e)
     return gen.ActivityOutcome(ok=True, payload=payload)

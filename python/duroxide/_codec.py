@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable, Optional
 
 from ._activity_tag import NO_TAG
 from .errors import InvalidArgumentError, PayloadError
@@ -18,14 +18,19 @@ _encoder = json.JSONEncoder(allow_nan=False, separators=(",", ":"), default=_nul
 _decode = json.JSONDecoder().decode
 
 
-def encode(value: Any, what: str) -> str:
+def encoder(default: Callable[[Any], Any]) -> json.JSONEncoder:
+    """A compact JSON encoder that asks ``default`` for the values JSON does not know."""
+    return json.JSONEncoder(allow_nan=False, separators=(",", ":"), default=default)
+
+
+def encode(value: Any, what: str, with_encoder: Optional[json.JSONEncoder] = None) -> str:
     """JSON text of ``value``; ``what`` names the payload in the error message.
 
     Raises TypeError for values JSON cannot represent (naming their type) and
     ValueError for NaN/Infinity, circular references and nesting too deep to encode.
     """
     try:
-        return _encoder.encode(value)
+        return (with_encoder or _encoder).encode(value)
     except TypeError as e:
         raise TypeError(f"{what} cannot be encoded as JSON: {e}") from None
     except RecursionError:

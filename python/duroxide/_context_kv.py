@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from . import _validate
-from ._codec import encode
 from ._native import translate_errors
 from .tasks import Task
 
@@ -21,6 +20,7 @@ class KvMethods:
 
     __slots__ = ()
     _native: Any
+    _converter: Any
 
     def set_kv_value(self, key: str, value: Any) -> None:
         """Set ``key`` to ``value`` (a ``str`` as is, anything else as JSON text).
@@ -29,7 +29,7 @@ class KvMethods:
         ``MAX_KV_VALUE_BYTES`` or a new key would exceed ``MAX_KV_KEYS``.
         """
         _validate.identifier("KV key", key)
-        text = value if isinstance(value, str) else encode(value, f"KV value for {key!r}")
+        text = value if isinstance(value, str) else self._converter.to_payload(value, f"KV value for {key!r}")
         _validate.text(f"KV value for {key!r}", text, allow_empty=True)
         with translate_errors():
             self._native.set_kv_value(key, text)

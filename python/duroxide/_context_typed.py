@@ -20,14 +20,15 @@ from .tasks import ActivityTask, AllTask, RaceTask, Task, require_tasks
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _raw(value: Any, what: str) -> str:
-    return encode_typed(value, what)
+def _raw(converter: Any, value: Any, what: str) -> str:
+    """A ``str`` as is; anything else through the context's converter."""
+    return encode_typed(value, what) if isinstance(value, str) else converter.to_payload(value, what)
 
 
 def _with_input(task: Task, input_text: str) -> Task:
     """``task`` with its (already encoded) input replaced."""
     command = {**task._command, "input": input_text}
-    return type(task)(task.kind, command)
+    return type(task)(task.kind, command, task.result_type)
 
 
 class TypedContextMethods:
@@ -36,6 +37,7 @@ class TypedContextMethods:
     __slots__ = ()
 
     # Provided by OrchestrationContext.
+    _converter: Any
     schedule_activity: Callable[..., ActivityTask]
     schedule_activity_with_retry: Callable[..., Task]
     schedule_sub_orchestration_versioned_with_id: Callable[..., Task]
@@ -48,7 +50,7 @@ class TypedContextMethods:
     def schedule_activity_typed(self, name: str, input: Any = None, *, session_id: Optional[str] = None) -> ActivityTask:
         """``schedule_activity`` with the typed encoding of ``input``."""
         task = self.schedule_activity(name, None, session_id=session_id)
-        return _with_input(task, _raw(input, f"input of activity {name!r}"))  # type: ignore[return-value]
+        return _with_input(task, _raw(self._converter, input, f"input of activity {name!r}"))  # type: ignore[return-value]
 
     def schedule_activity_on_session_typed(self, name: str, input: Any, session_id: str) -> ActivityTask:
         """``schedule_activity_on_session`` with the typed encoding of ``input``."""
@@ -59,7 +61,7 @@ class TypedContextMethods:
     ) -> Task:
         """``schedule_activity_with_retry`` with the typed encoding of ``input``."""
         task = self.schedule_activity_with_retry(name, None, policy, session_id=session_id)
-        return _with_input(task, _raw(input, f"input of activity {name!r}"))
+        return _with_input(task, _raw(self._converter, input, f"input of activity {name!r}"))
 
     def schedule_activity_with_retry_on_session_typed(
         self, name: str, input: Any, policy: Mapping[str, Any], session_id: str
@@ -72,12 +74,12 @@ class TypedContextMethods:
     def schedule_sub_orchestration_typed(self, name: str, input: Any = None) -> Task:
         """``schedule_sub_orchestration`` with the typed encoding of ``input``."""
         task = self.schedule_sub_orchestration_versioned(name, None, None)
-        return _with_input(task, _raw(input, f"input of sub-orchestration {name!r}"))
+        return _with_input(task, _raw(self._converter, input, f"input of sub-orchestration {name!r}"))
 
     def schedule_sub_orchestration_with_id_typed(self, name: str, instance_id: str, input: Any = None) -> Task:
         """``schedule_sub_orchestration_with_id`` with the typed encoding of ``input``."""
         task = self.schedule_sub_orchestration_versioned_with_id(name, None, instance_id, None)
-        return _with_input(task, _raw(input, f"input of sub-orchestration {name!r}"))
+        return _with_input(task, _raw(self._converter, input, f"input of sub-orchestration {name!r}"))
 
     def start_orchestration_typed(self, name: str, instance_id: str, input: Any = None) -> Task:
         """``start_orchestration`` (fire-and-forget) with the typed encoding of ``input``."""
@@ -88,11 +90,11 @@ class TypedContextMethods:
     ) -> Task:
         """``start_orchestration_versioned`` with the typed encoding of ``input``."""
         task = self.start_orchestration_versioned(name, version, instance_id, None)
-        return _with_input(task, _raw(input, f"input of orchestration {name!r}"))
+        return _with_input(task, _raw(self._converter, input, f"input of orchestration {name!r}"))
 
     def continue_as_new_typed(self, input: Any = None) -> Task:
         """``continue_as_new`` with the typed encoding of ``input``."""
-        return _with_input(self.continue_as_new(None), _raw(input, "continue_as_new input"))
+        return _with_input(self.continue_as_new(None), _raw(self._converter, input, "continue_as_new input"))
 
     def wait_for_event_typed(self, name: str) -> Task:
         """``wait_for_event``; its data is JSON-decoded (raw text when not JSON)."""

@@ -37,6 +37,7 @@ from .admin import (
     QueueDepths,
     SystemMetrics,
 )
+from .converter import DataConverter
 from .errors import OrchestrationFailedError
 from .providers import Provider
 
@@ -65,10 +66,10 @@ class Client:
     __slots__ = ("_calls",)
     _calls: Any  # a _Calls: its methods return coroutines whatever their annotations say
 
-    def __init__(self, provider: Provider) -> None:
+    def __init__(self, provider: Provider, *, data_converter: Optional[DataConverter] = None) -> None:
         if not isinstance(provider, Provider):
             raise TypeError(f"Client needs a SqliteProvider or PostgresProvider, got {type(provider).__name__}")
-        self._calls = _Calls._from_native(gen.AsyncClient(provider._native))
+        self._calls = _Calls._from_native(gen.AsyncClient(provider._native), data_converter)
 
     async def __aenter__(self) -> "Client":
         return self
@@ -82,23 +83,26 @@ class Client:
 
     # -- instances --------------------------------------------------------------------------
 
-    async def start_orchestration(self, instance_id: str, name: str, input: Any = None) -> None:
+    async def start_orchestration(self, instance_id: str, name: Any, input: Any = None) -> None:
         """Start orchestration ``name`` as ``instance_id`` (see :meth:`duroxide.Client.start_orchestration`)."""
         await self._calls.start_orchestration(instance_id, name, input)
 
-    async def start_orchestration_versioned(self, instance_id: str, name: str, input: Any, version: str) -> None:
+    async def start_orchestration_versioned(self, instance_id: str, name: Any, input: Any, version: str) -> None:
         """Start ``version`` of orchestration ``name``."""
         await self._calls.start_orchestration_versioned(instance_id, name, input, version)
 
-    async def get_status(self, instance_id: str) -> _sync.OrchestrationResult:
+    async def get_status(self, instance_id: str, *, result_type: Any = Any) -> _sync.OrchestrationResult:
         """The instance's state now (status "NotFound" when it does not exist)."""
-        return await self._calls.get_status(instance_id)
+        return await self._calls.get_status(instance_id, result_type=result_type)
 
-    async def wait_for_orchestration(self, instance_id: str, timeout_ms: int = 30_000) -> _sync.OrchestrationResult:
-        """Wait until the instance Completes or Fails and return its result; raises
-        :class:`~duroxide.DuroxideTimeoutError` when ``timeout_ms`` passes first."""
+    async def wait_for_orchestration(
+        self, instance_id: str, timeout_ms: int = 30_000, *, result_type: Any = Any
+    ) -> _sync.OrchestrationResult:
+        """Wait until the instance Completes or Fails and return its result (its output as
+        ``result_type`` when given); raises :class:`~duroxide.DuroxideTimeoutError` when
+        ``timeout_ms`` passes first."""
         iid, timeout = _validate.text("instance_id", instance_id), _validate.millis("timeout_ms", timeout_ms)
-        return await self._calls._call("wait_for_orchestration", iid, timeout, convert=_sync.OrchestrationResult)
+        return await self._calls._call("wait_for_orchestration", iid, timeout, convert=self._calls._result(result_type))
 
     async def wait_for_status_change(
         self, instance_id: str, last_seen_version: int, poll_interval_ms: int = 50, timeout_ms: int = 30_000
@@ -108,7 +112,10 @@ class Client:
         iid, seen = _validate.text("instance_id", instance_id), _sync.version_seen(last_seen_version)
         interval = max(1, _validate.millis("poll_interval_ms", poll_interval_ms))
         timeout = _validate.millis("timeout_ms", timeout_ms)
-        return await self._calls._call("wait_for_status_change", iid, seen, interval, timeout, convert=_optional_result)
+        convert = self._calls._result(Any)
+        return await self._calls._call(
+            "wait_for_status_change", iid, seen, interval, timeout, convert=lambda s: None if s is None else convert(s)
+        )
 
     async def raise_event(self, instance_id: str, event_name: str, data: Any = None) -> None:
         """Deliver ``data`` to the instance's ``ctx.wait_for_event(event_name)``."""
@@ -140,11 +147,11 @@ class Client:
 
     # -- typed variants ---------------------------------------------------------------------
 
-    async def start_orchestration_typed(self, instance_id: str, name: str, input: Any = None) -> None:
+    async def start_orchestration_typed(self, instance_id: str, name: Any, input: Any = None) -> None:
         """``start_orchestration`` with the typed encoding of ``input``."""
         await self._calls.start_orchestration_typed(instance_id, name, input)
 
-    async def start_orchestration_versioned_typed(self, instance_id: str, name: str, input: Any, version: str) -> None:
+    async def start_orchestration_versioned_typed(self, instance_id: str, name: Any, input: Any, version: str) -> None:
         """``start_orchestration_versioned`` with the typed encoding of ``input``."""
         await self._calls.start_orchestration_versioned_typed(instance_id, name, input, version)
 
@@ -156,9 +163,9 @@ class Client:
         """``enqueue_event`` with the typed encoding of ``data``."""
         await self._calls.enqueue_event_typed(instance_id, queue, data)
 
-    async def wait_for_orchestration_typed(self, instance_id: str, timeout_ms: int = 30_000) -> Any:
+    async def wait_for_orchestration_typed(self, instance_id: str, timeout_ms: int = 30_000, *, result_type: Any = Any) -> Any:
         """The instance's output once it ends; raises OrchestrationFailedError when it Failed."""
-        result = await self.wait_for_orchestration(instance_id, timeout_ms)
+        result = await self.wait_for_orchestration(instance_id, timeout_ms, result_type=result_type)
         if result.status != "Completed":
             raise OrchestrationFailedError(instance_id, result.error or result.status)
         return result.output
@@ -234,7 +241,3 @@ class Client:
     async def prune_executions_bulk(self, filter: InstanceFilter, options: PruneOptions) -> PruneResult:
         """``prune_executions`` over the instances ``filter`` selects."""
         return await self._calls.prune_executions_bulk(filter, options)
-
-
-def _optional_result(state: Any) -> Optional[_sync.OrchestrationResult]:
-    return None if state is None else _sync.OrchestrationResult(state)

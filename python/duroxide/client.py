@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Union
 
 from . import _validate
 from ._client_admin import AdminMethods
-from ._codec import decode, encode, encode_typed
+from ._codec import decode, encode_typed
+from ._signatures import name_of
+from .converter import DEFAULT_CONVERTER, DataConverter
 from ._native import gen, translate_errors
 from .errors import DuroxideTimeoutError, InvalidArgumentError, OrchestrationFailedError
 from .providers import Provider
@@ -23,11 +25,14 @@ class OrchestrationResult:
 
     __slots__ = ("status", "output", "error", "custom_status", "custom_status_version")
 
-    def __init__(self, state: "gen.OrchestrationState") -> None:
+    def __init__(
+        self, state: "gen.OrchestrationState", converter: DataConverter = DEFAULT_CONVERTER, result_type: Any = Any
+    ) -> None:
         #: "Running", "Completed", "Failed" or "NotFound".
         self.status: str = state.status
-        #: The orchestration's return value (decoded from JSON) when Completed, else None.
-        self.output: Any = None if state.output is None else decode(state.output)
+        #: The orchestration's return value when Completed (as ``result_type`` when the
+        #: call gave one, else the decoded JSON), else None.
+        self.output: Any = None if state.output is None else converter.from_payload(state.output, result_type, "output")
         #: The failure message when Failed, else None.
         self.error: Optional[str] = state.error
         #: The last custom status the orchestration set, or None.
@@ -65,6 +70,14 @@ _str = _validate.text
 _timeout = _validate.millis
 
 
+def _converter(value: Optional[DataConverter]) -> DataConverter:
+    if value is None:
+        return DEFAULT_CONVERTER
+    if not isinstance(value, DataConverter):
+        raise TypeError(f"data_converter must be a duroxide.converter.DataConverter, got {type(value).__name__}")
+    return value
+
+
 def _same(value: Any) -> Any:
     return value
 
@@ -82,6 +95,7 @@ class TypedClientMethods:
     __slots__ = ()
 
     # Provided by Client.
+    _typed: Callable[..., str]
     _start: Callable[..., None]
     _raise: Callable[..., None]
     _enqueue: Callable[..., None]
@@ -89,31 +103,33 @@ class TypedClientMethods:
     get_kv_value: Callable[..., Optional[str]]
     wait_for_kv_value: Callable[..., str]
 
-    def start_orchestration_typed(self, instance_id: str, name: str, input: Any = None) -> None:
+    def start_orchestration_typed(self, instance_id: str, name: Any, input: Any = None) -> None:
         """``start_orchestration`` with the typed encoding of ``input``."""
-        return self._start(instance_id, name, encode_typed(input, f"input of orchestration {name!r}"), None)
+        name = name_of("start_orchestration_typed()", "orchestration", name)[0]
+        return self._start(instance_id, name, self._typed(input, f"input of orchestration {name!r}"), None)
 
-    def start_orchestration_versioned_typed(self, instance_id: str, name: str, input: Any, version: str) -> None:
+    def start_orchestration_versioned_typed(self, instance_id: str, name: Any, input: Any, version: str) -> None:
         """``start_orchestration_versioned`` with the typed encoding of ``input``."""
+        name = name_of("start_orchestration_versioned_typed()", "orchestration", name)[0]
         return self._start(
-            instance_id, name, encode_typed(input, f"input of orchestration {name!r}"), _validate.version("version", version)
+            instance_id, name, self._typed(input, f"input of orchestration {name!r}"), _validate.version("version", version)
         )
 
     def raise_event_typed(self, instance_id: str, event_name: str, data: Any = None) -> None:
         """``raise_event`` with the typed encoding of ``data``."""
-        return self._raise(instance_id, event_name, encode_typed(data, f"data of event {event_name!r}"))
+        return self._raise(instance_id, event_name, self._typed(data, f"data of event {event_name!r}"))
 
     def enqueue_event_typed(self, instance_id: str, queue: str, data: Any = None) -> None:
         """``enqueue_event`` with the typed encoding of ``data``."""
-        return self._enqueue(instance_id, queue, encode_typed(data, f"data for queue {queue!r}"))
+        return self._enqueue(instance_id, queue, self._typed(data, f"data for queue {queue!r}"))
 
-    def wait_for_orchestration_typed(self, instance_id: str, timeout_ms: int = 30_000) -> Any:
-        """Wait for the instance to end and return its output.
+    def wait_for_orchestration_typed(self, instance_id: str, timeout_ms: int = 30_000, *, result_type: Any = Any) -> Any:
+        """Wait for the instance to end and return its output (as ``result_type``).
 
         Raises :class:`~duroxide.OrchestrationFailedError` (with the failure message)
         when it Failed, and :class:`~duroxide.DuroxideTimeoutError` on timeout.
         """
-        result = self.wait_for_orchestration(instance_id, timeout_ms)
+        result = self.wait_for_orchestration(instance_id, timeout_ms, result_type=result_type)
         if result.status != "Completed":
             raise OrchestrationFailedError(instance_id, result.error or result.status)
         return result.output
@@ -136,18 +152,29 @@ class Client(AdminMethods, TypedClientMethods):
     threads at once.
     """
 
-    __slots__ = ("_native",)
+    __slots__ = ("_native", "_converter")
 
-    def __init__(self, provider: Provider) -> None:
+    def __init__(self, provider: Provider, *, data_converter: Optional[DataConverter] = None) -> None:
         if not isinstance(provider, Provider):
             raise TypeError(f"Client needs a SqliteProvider or PostgresProvider, got {type(provider).__name__}")
         self._native = gen.Client(provider._native)
+        self._converter = _converter(data_converter)
 
     @classmethod
-    def _from_native(cls, native: "gen.Client") -> "Client":
+    def _from_native(cls, native: Any, data_converter: Optional[DataConverter] = None) -> "Client":
         client = cls.__new__(cls)
         client._native = native
+        client._converter = _converter(data_converter)
         return client
+
+    def _encode(self, value: Any, what: str) -> str:
+        return self._converter.to_payload(value, what)
+
+    def _typed(self, value: Any, what: str) -> str:
+        return encode_typed(value, what) if isinstance(value, str) else self._converter.to_payload(value, what)
+
+    def _result(self, result_type: Any) -> Callable[[Any], "OrchestrationResult"]:
+        return lambda state: OrchestrationResult(state, self._converter, result_type)
 
     def __enter__(self) -> "Client":
         return self
@@ -168,16 +195,19 @@ class Client(AdminMethods, TypedClientMethods):
             result = getattr(self._native, method)(*args)
         return convert(result)
 
-    def start_orchestration(self, instance_id: str, name: str, input: Any = None) -> None:
+    def start_orchestration(self, instance_id: str, name: Union[str, Callable[..., Any]], input: Any = None) -> None:
         """Start orchestration ``name`` (latest version) as ``instance_id`` with ``input``.
 
-        Starting an id that already exists is ignored by the engine.
+        ``name`` may be the registered orchestration function itself. Starting an id that
+        already exists is ignored by the engine.
         """
-        return self._start(instance_id, name, encode(input, f"input of orchestration {name!r}"), None)
+        name = name_of("start_orchestration()", "orchestration", name)[0]
+        return self._start(instance_id, name, self._encode(input, f"input of orchestration {name!r}"), None)
 
-    def start_orchestration_versioned(self, instance_id: str, name: str, input: Any, version: str) -> None:
+    def start_orchestration_versioned(self, instance_id: str, name: Union[str, Callable[..., Any]], input: Any, version: str) -> None:
         """Start ``version`` of orchestration ``name``."""
-        payload = encode(input, f"input of orchestration {name!r}")
+        name = name_of("start_orchestration_versioned()", "orchestration", name)[0]
+        payload = self._encode(input, f"input of orchestration {name!r}")
         return self._start(instance_id, name, payload, _str("version", version))
 
     def _start(self, instance_id: str, name: str, payload: str, version: Optional[str]) -> None:
@@ -185,12 +215,17 @@ class Client(AdminMethods, TypedClientMethods):
         _str("name", name)
         return self._call("start_orchestration", instance_id, name, payload, version)
 
-    def get_status(self, instance_id: str) -> OrchestrationResult:
-        """The instance's state now (status "NotFound" when it does not exist)."""
-        return self._call("get_status", _str("instance_id", instance_id), convert=OrchestrationResult)
+    def get_status(self, instance_id: str, *, result_type: Any = Any) -> OrchestrationResult:
+        """The instance's state now (status "NotFound" when it does not exist); its output
+        as ``result_type`` when given."""
+        return self._call("get_status", _str("instance_id", instance_id), convert=self._result(result_type))
 
-    def wait_for_orchestration(self, instance_id: str, timeout_ms: int = 30_000) -> OrchestrationResult:
-        """Wait until the instance Completes or Fails and return its result.
+    def wait_for_orchestration(
+        self, instance_id: str, timeout_ms: int = 30_000, *, result_type: Any = Any
+    ) -> OrchestrationResult:
+        """Wait until the instance Completes or Fails and return its result, its output as
+        ``result_type`` when given (e.g. a dataclass: a payload that cannot become one
+        raises :class:`~duroxide.PayloadError` naming the field).
 
         Raises :class:`~duroxide.DuroxideTimeoutError` (a ``TimeoutError``) when
         ``timeout_ms`` passes first. Ctrl-C interrupts the wait.
@@ -201,7 +236,7 @@ class Client(AdminMethods, TypedClientMethods):
             _timeout("timeout_ms", timeout_ms),
             f"instance {instance_id!r} did not finish within {timeout_ms} ms",
         )
-        return OrchestrationResult(state)
+        return OrchestrationResult(state, self._converter, result_type)
 
     def wait_for_status_change(
         self, instance_id: str, last_seen_version: int = 0, poll_interval_ms: int = 50, timeout_ms: int = 30_000
@@ -221,7 +256,7 @@ class Client(AdminMethods, TypedClientMethods):
             with translate_errors():
                 state = self._native.wait_for_status_change(instance_id, last_seen_version, interval, slice_ms)
             if state is not None:
-                return OrchestrationResult(state)
+                return OrchestrationResult(state, self._converter)
             if remaining_ms <= slice_ms:
                 return None
             # A slice ended without news: stop early when the instance is already over.
@@ -235,7 +270,7 @@ class Client(AdminMethods, TypedClientMethods):
         An event raised before the orchestration waits for it is not kept; use
         :meth:`enqueue_event` for messages that must never be missed.
         """
-        return self._raise(instance_id, event_name, encode(data, f"data of event {event_name!r}"))
+        return self._raise(instance_id, event_name, self._encode(data, f"data of event {event_name!r}"))
 
     def _raise(self, instance_id: str, event_name: str, payload: str) -> None:
         return self._call("raise_event", _str("instance_id", instance_id), _str("event_name", event_name), payload)
@@ -253,7 +288,7 @@ class Client(AdminMethods, TypedClientMethods):
             if queue is not None:
                 raise TypeError("pass 'queue' or 'queue_name', not both")
             queue = queue_name
-        return self._enqueue(instance_id, queue, encode(data, f"data for queue {queue!r}"))
+        return self._enqueue(instance_id, queue, self._encode(data, f"data for queue {queue!r}"))
 
     def _enqueue(self, instance_id: str, queue: str, payload: str) -> None:
         return self._call("enqueue_event", _str("instance_id", instance_id), _str("queue", queue), payload)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, Union
 
 from . import _retry, _validate
 from ._activity_tag import NO_TAG, ActivityTag
-from ._codec import encode
+from ._signatures import name_of
+from .converter import DEFAULT_CONVERTER, DataConverter
 from ._context_kv import KvMethods
 from ._native import gen, translate_errors
 from ._context_typed import TypedContextMethods
@@ -88,10 +89,14 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
     key-value state) take effect at once. Everything here is deterministic on replay.
     """
 
-    __slots__ = ("_native", "instance_id", "execution_id", "orchestration_name", "orchestration_version")
+    __slots__ = ("_native", "_converter", "instance_id", "execution_id", "orchestration_name", "orchestration_version")
 
-    def __init__(self, native: "gen.OrchestrationContext", info: "gen.OrchestrationInfo") -> None:
+    def __init__(
+        self, native: "gen.OrchestrationContext", info: "gen.OrchestrationInfo", converter: DataConverter = DEFAULT_CONVERTER
+    ) -> None:
         self._native = native
+        #: Encodes the inputs this context schedules and decodes typed results.
+        self._converter = converter
         #: The instance id this orchestration runs as.
         self.instance_id: str = info.instance_id
         #: 1 for the first execution, +1 after each ``continue_as_new``.
@@ -107,19 +112,24 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
 
     # -- activities -------------------------------------------------------------------
 
-    def schedule_activity(self, name: str, input: Any = None, session_id: Optional[str] = None) -> ActivityTask:
+    def schedule_activity(
+        self, name: Union[str, Callable[..., Any]], input: Any = None, session_id: Optional[str] = None
+    ) -> ActivityTask:
         """Run activity ``name`` with ``input``; yields its return value.
 
+        ``name`` may be the registered function itself: then the yield returns its
+        result as the function's return annotation types it (a dataclass, a model, ...).
         With ``session_id``, every activity of that session runs on the same worker.
         A failure raises :class:`~duroxide.ActivityFailedError` at the ``yield``.
         """
+        name, result_type = name_of("ctx.schedule_activity()", "activity", name)
         command = {
             "t": "activity",
             "name": _name("activity name", name),
-            "input": encode(input, f"input of activity {name!r}"),
+            "input": self._converter.to_payload(input, f"input of activity {name!r}"),
             "session": None if session_id is None else _session(session_id),
         }
-        return ActivityTask("activity", command)
+        return ActivityTask("activity", command, result_type)
 
     def schedule_activity_on_session(self, name: str, input: Any, session_id: str) -> ActivityTask:
         """``schedule_activity`` pinned to the worker that owns ``session_id``."""
@@ -143,14 +153,15 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
         Waits between attempts are durable timers.
         """
         policy = _one_of("policy", policy, "retry", retry)
+        name, result_type = name_of("ctx.schedule_activity_with_retry()", "activity", name)
         command = {
             "t": "retry",
             "name": _name("activity name", name),
-            "input": encode(input, f"input of activity {name!r}"),
+            "input": self._converter.to_payload(input, f"input of activity {name!r}"),
             "session": None if optional_str("session_id", session_id) is None else _session(session_id),
             "policy": _retry.normalize(policy),
         }
-        return Task("activity", command)
+        return Task("activity", command, result_type)
 
     def schedule_activity_with_retry_on_session(
         self, name: str, input: Any, policy: Mapping[str, Any], session_id: str
@@ -181,15 +192,16 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
 
     # -- other orchestrations ---------------------------------------------------------
 
-    def _sub(self, name: str, version: Optional[str], instance_id: Optional[str], input: Any) -> Task:
+    def _sub(self, name: Any, version: Optional[str], instance_id: Optional[str], input: Any) -> Task:
+        name, result_type = name_of("ctx.schedule_sub_orchestration()", "orchestration", name)
         command = {
             "t": "sub",
             "name": _name("orchestration name", name),
             "version": _optional_version(version),
             "id": None if instance_id is None else _validate.identifier("instance_id", instance_id),
-            "input": encode(input, f"input of sub-orchestration {name!r}"),
+            "input": self._converter.to_payload(input, f"input of sub-orchestration {name!r}"),
         }
-        return Task("sub_orchestration", command)
+        return Task("sub_orchestration", command, result_type)
 
     def schedule_sub_orchestration(self, name: str, input: Any = None) -> Task:
         """Run orchestration ``name`` as a child; yields its output. A failed child raises
@@ -216,25 +228,26 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
 
     def start_orchestration_versioned(self, name: str, version: Optional[str], instance_id: str, input: Any = None) -> Task:
         """``start_orchestration`` running ``version`` (None: latest)."""
+        name, _ = name_of("ctx.start_orchestration()", "orchestration", name)
         command = {
             "t": "start",
             "name": _name("orchestration name", name),
             "version": _optional_version(version),
             "id": _instance_id(instance_id),
-            "input": encode(input, f"input of orchestration {name!r}"),
+            "input": self._converter.to_payload(input, f"input of orchestration {name!r}"),
         }
         return Task("start_orchestration", command)
 
     def continue_as_new(self, input: Any = None) -> Task:
         """End this execution and start the next one with ``input`` and an empty history.
         Nothing after this yield runs."""
-        return Task("continue_as_new", {"t": "can", "input": encode(input, "continue_as_new input")})
+        return Task("continue_as_new", {"t": "can", "input": self._converter.to_payload(input, "continue_as_new input")})
 
     def continue_as_new_versioned(self, input: Any, version: str) -> Task:
         """``continue_as_new`` into ``version`` of this orchestration."""
         return Task(
             "continue_as_new",
-            {"t": "can", "input": encode(input, "continue_as_new input"), "version": _validate.version("version", version)},
+            {"t": "can", "input": self._converter.to_payload(input, "continue_as_new input"), "version": _validate.version("version", version)},
         )
 
     # -- deterministic values -----------------------------------------------------------
@@ -282,7 +295,7 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
         A ``str`` is stored as is; any other value is stored as its JSON text. At most
         ``MAX_CUSTOM_STATUS_BYTES``.
         """
-        text = status if isinstance(status, str) else encode(status, "custom status")
+        text = status if isinstance(status, str) else self._converter.to_payload(status, "custom status")
         _validate.text("custom status", text, allow_empty=True)
         with translate_errors():
             self._native.set_custom_status(text)
@@ -303,6 +316,7 @@ class ActivityContext(_Tracing):
 
     __slots__ = (
         "_native",
+        "_converter",
         "instance_id",
         "execution_id",
         "orchestration_name",
@@ -313,8 +327,11 @@ class ActivityContext(_Tracing):
         "tag",
     )
 
-    def __init__(self, native: "gen.ActivityContext", info: "gen.ActivityInfo") -> None:
+    def __init__(
+        self, native: "gen.ActivityContext", info: "gen.ActivityInfo", converter: DataConverter = DEFAULT_CONVERTER
+    ) -> None:
         self._native = native
+        self._converter = converter
         self.instance_id: str = info.instance_id
         self.execution_id: int = info.execution_id
         self.orchestration_name: str = info.orchestration_name
@@ -339,4 +356,4 @@ class ActivityContext(_Tracing):
         """A :class:`~duroxide.Client` on the runtime's provider, e.g. to start instances."""
         from .client import Client
 
-        return Client._from_native(self._native.get_client())
+        return Client._from_native(self._native.get_client(), self._converter)

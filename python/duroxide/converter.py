@@ -6,7 +6,8 @@ lists, str, int, float, bool, None: existing histories stay readable) and also e
 * dataclasses (nested) and ``pydantic.BaseModel`` (v2, when pydantic is installed) as
   JSON objects of their fields,
 * ``enum.Enum`` as its value, ``datetime``/``date``/``time`` as ISO 8601 text, ``UUID``
-  and ``Decimal`` as text, ``bytes`` as base64 text, tuples and sets as lists.
+  and ``Decimal`` as text, ``bytes`` as base64 text, tuples as lists. (Sets are refused:
+  their order is not stable, and a payload must be the same on every replay.)
 
 Decoding is driven by a type: ``from_payload(text, Order)`` builds an ``Order`` (fields
 decoded by their own annotations), and ``Optional``, ``Union``, ``list[X]``,
@@ -14,7 +15,7 @@ decoded by their own annotations), and ``Optional``, ``Union``, ``list[X]``,
 that cannot become its type raises :class:`~duroxide.PayloadError` naming the field path
 and the expected type (``order.items[2].price: expected Decimal, got 'abc'``).
 
-Subclass :class:`JsonConverter` (override ``to_json`` / ``from_json``) for other types,
+Subclass :class:`JsonConverter` (override ``encode_object`` / ``from_json``) for other types,
 and pass the same converter to every ``Runtime`` and ``Client`` of a deployment.
 """
 
@@ -31,8 +32,8 @@ import typing
 import uuid
 from typing import Any, Dict, Optional, Tuple
 
-from ._codec import decode as _decode_text
-from ._codec import encode as _encode_text
+from . import _codec
+from ._activity_tag import NO_TAG
 from .errors import PayloadError
 
 __all__ = ["DataConverter", "JsonConverter", "DEFAULT_CONVERTER"]
@@ -63,52 +64,44 @@ class DataConverter:
 class JsonConverter(DataConverter):
     """JSON, with the richer types of the module docstring."""
 
+    def __init__(self) -> None:
+        # The C encoder writes JSON values itself (byte for byte as before) and calls
+        # `encode_object` only for the values it does not know.
+        self._encoder = _codec.encoder(self._default)
+
     # -- encoding -------------------------------------------------------------------------
 
     def to_payload(self, value: Any, what: str) -> str:
-        return _encode_text(self.to_json(value, what), what)
+        return _codec.encode(value, what, self._encoder)
 
-    def to_json(self, value: Any, what: str = "payload") -> Any:
-        """A JSON-ready value (dicts, lists, str, numbers, bool, None) for ``value``."""
-        if value is None or isinstance(value, (str, bool, int, float)):
-            if isinstance(value, enum.Enum):  # IntEnum, StrEnum
-                return self.to_json(value.value, what)
-            return value
-        if isinstance(value, dict):
-            return {self._key(k, what): self.to_json(v, what) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [self.to_json(v, what) for v in value]
-        if isinstance(value, (set, frozenset)):
-            return [self.to_json(v, what) for v in sorted(value, key=repr)]
+    def _default(self, value: Any) -> Any:
+        if value is NO_TAG:
+            return None
+        return self.encode_object(value)
+
+    def encode_object(self, value: Any) -> Any:
+        """A JSON-ready stand-in for a value JSON does not know (it may hold further such
+        values); TypeError when there is none. Override to add types, calling ``super()``
+        for the rest."""
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            return {f.name: self.to_json(getattr(value, f.name), what) for f in dataclasses.fields(value)}
+            return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
         model = _pydantic_model()
         if model is not None and isinstance(value, model):
             return value.model_dump(mode="json")
         if isinstance(value, enum.Enum):
-            return self.to_json(value.value, what)
+            return value.value
         if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
             return value.isoformat()
-        if isinstance(value, uuid.UUID):
-            return str(value)
-        if isinstance(value, decimal.Decimal):
+        if isinstance(value, (uuid.UUID, decimal.Decimal)):
             return str(value)
         if isinstance(value, (bytes, bytearray, memoryview)):
             return base64.b64encode(bytes(value)).decode("ascii")
-        # Anything else: let JSON itself refuse it, with the usual message.
-        return value
-
-    def _key(self, key: Any, what: str) -> Any:
-        if isinstance(key, enum.Enum):
-            key = key.value
-        if isinstance(key, (uuid.UUID, decimal.Decimal, _dt.date)):
-            return str(key)
-        return key
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
     # -- decoding -------------------------------------------------------------------------
 
     def from_payload(self, text: str, hint: Any = Any, what: str = "payload") -> Any:
-        value = _decode_text(text)
+        value = _codec.decode(text)
         if hint is Any or hint is None or hint is object:
             return value
         return self.from_json(value, hint, what)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, 
 
 from . import _callbacks, _validate
 from ._native import gen, translate_errors
+from .converter import DEFAULT_CONVERTER, DataConverter
 from .errors import HistoryFormatError, InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -111,6 +112,7 @@ class Replayer:
         orchestrations: Optional[Mapping[Union[str, Tuple[str, str]], Callable[..., Any]]] = None,
         *,
         runtime: Optional["Runtime"] = None,
+        data_converter: Optional[DataConverter] = None,
     ) -> None:
         self._registered: Dict[Tuple[str, str], _callbacks.Registered] = {}
         if runtime is not None:
@@ -119,6 +121,7 @@ class Replayer:
             name, version = (key, "1.0.0") if isinstance(key, str) else key
             self.register(name, fn, version=version)
         self._native: Optional["gen.Replayer"] = None
+        self._converter = data_converter or (runtime._converter if runtime is not None else DEFAULT_CONVERTER)
 
     def register(self, name: str, fn: Callable[..., Any], *, version: str = "1.0.0", typed: bool = False) -> None:
         """Adds ``fn`` as orchestration ``name`` at ``version`` (:data:`ANY_VERSION`: all)."""
@@ -136,7 +139,7 @@ class Replayer:
     def _replayer(self) -> "gen.Replayer":
         if self._native is None:
             registrations = [gen.OrchestrationRegistration(name=n, version=v) for (n, v) in self._registered]
-            self._native = gen.Replayer(_callbacks.Stepper(self._lookup), registrations)
+            self._native = gen.Replayer(_callbacks.Stepper(self._lookup, self._converter), registrations)
         return self._native
 
     def replay(self, history: History, *, source: Optional[str] = None) -> ReplayResult:

@@ -7,7 +7,8 @@ import inspect
 import threading
 from typing import Any, Callable, Dict, Optional, Tuple, TypeVar, overload
 
-from . import _callbacks, _validate
+from . import _callbacks, _signatures, _validate
+from .converter import DEFAULT_CONVERTER, DataConverter
 from ._native import gen, translate_errors
 from .errors import ClosedError, InvalidArgumentError, RuntimeStateError
 from .options import RuntimeOptions
@@ -47,17 +48,27 @@ class Runtime:
     Register every orchestration and activity, then :meth:`start`. Several runtimes
     (in this process or others) may share one store; work is spread among them.
     A runtime still running when the interpreter exits is shut down then.
+
+    ``data_converter`` turns payloads into values and back (default:
+    :data:`duroxide.converter.DEFAULT_CONVERTER`: JSON, plus dataclasses, pydantic models,
+    enums, datetimes, ...); functions' annotations say what their inputs and results are.
+    Give the clients of the same store the same converter.
     """
 
-    def __init__(self, provider: Provider, options: Optional[RuntimeOptions] = None) -> None:
+    def __init__(
+        self, provider: Provider, options: Optional[RuntimeOptions] = None, *, data_converter: Optional[DataConverter] = None
+    ) -> None:
         if not isinstance(provider, Provider):
             raise TypeError(f"Runtime needs a SqliteProvider or PostgresProvider, got {type(provider).__name__}")
         if options is None:
             options = RuntimeOptions()
         elif not isinstance(options, RuntimeOptions):
             raise TypeError(f"options must be a RuntimeOptions, got {type(options).__name__}")
+        if data_converter is not None and not isinstance(data_converter, DataConverter):
+            raise TypeError(f"data_converter must be a duroxide.converter.DataConverter, got {type(data_converter).__name__}")
         self._provider = provider
         self._options = options
+        self._converter = data_converter or DEFAULT_CONVERTER
         self._orchestrations: Dict[Tuple[str, str], _callbacks.Registered] = {}
         self._activities: Dict[str, _callbacks.Registered] = {}
         self._native: Optional["gen.Runtime"] = None
@@ -109,6 +120,7 @@ class Runtime:
                 if name in self._activities:
                     raise InvalidArgumentError(f"activity {name!r} is already registered")
                 self._activities[name] = _callbacks.Registered(f, typed)
+            _signatures.mark(f, "activity", name)
             return f
 
         return register if fn is None else register(fn)
@@ -173,6 +185,7 @@ class Runtime:
                 if (name, version) in self._orchestrations:
                     raise InvalidArgumentError(f"orchestration {name!r} version {version} is already registered")
                 self._orchestrations[(name, version)] = _callbacks.Registered(f, typed)
+            _signatures.mark(f, "orchestration", name)
             return f
 
         return register if fn is None else register(fn)
@@ -188,11 +201,11 @@ class Runtime:
                 raise RuntimeStateError("the runtime is already started")
             orchestrations = dict(self._orchestrations)
             activities = dict(self._activities)
-            invoker = _callbacks.Invoker(activities.get)
+            invoker = _callbacks.Invoker(activities.get, self._converter)
             native = gen.Runtime(
                 self._provider._native,
                 self._options._to_native(),
-                _callbacks.Stepper(lambda n, v: orchestrations.get((n, v))),
+                _callbacks.Stepper(lambda n, v: orchestrations.get((n, v)), self._converter),
                 invoker,
             )
             registrations = [gen.OrchestrationRegistration(name=n, version=v) for (n, v) in orchestrations]

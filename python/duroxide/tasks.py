@@ -20,11 +20,14 @@ __all__ = ["Task", "ActivityTask", "AllTask", "RaceTask"]
 class Task:
     """Something an orchestration can ``yield``. Create tasks with ``ctx.*`` methods."""
 
-    __slots__ = ("_kind", "_command")
+    __slots__ = ("_kind", "_command", "result_type")
 
-    def __init__(self, kind: str, command: Dict[str, Any]) -> None:
+    def __init__(self, kind: str, command: Dict[str, Any], result_type: Any = Any) -> None:
         self._kind = kind
         self._command = command
+        #: What the task's result is decoded into (``Any``: the JSON value as it is); the
+        #: return annotation of a registered function passed instead of a name.
+        self.result_type = result_type
 
     @property
     def kind(self) -> str:

@@ -8,6 +8,7 @@ import threading
 from typing import Any, Callable, Iterator, Optional
 
 from ..client import Client, OrchestrationResult
+from ..converter import DataConverter
 from ..errors import InvalidArgumentError, RuntimeStateError
 from ..options import RuntimeOptions
 from ..providers import Provider, SqliteProvider
@@ -38,17 +39,17 @@ class TestClient(Client):
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, env: "TestEnvironment") -> None:
-        super().__init__(env.provider)
+    def __init__(self, env: "TestEnvironment", data_converter: Optional[DataConverter] = None) -> None:
+        super().__init__(env.provider, data_converter=data_converter)
         self._env = env
 
     def _start(self, instance_id: str, name: str, payload: str, version: Optional[str]) -> None:
         self._env.start()
         super()._start(instance_id, name, payload, version)
 
-    def wait_for_orchestration(self, instance_id: str, timeout_ms: int = 30_000) -> OrchestrationResult:
+    def wait_for_orchestration(self, instance_id: str, timeout_ms: int = 30_000, *, result_type: Any = Any) -> OrchestrationResult:
         with self._env.skipping_time():
-            return super().wait_for_orchestration(instance_id, timeout_ms)
+            return super().wait_for_orchestration(instance_id, timeout_ms, result_type=result_type)
 
     def wait_for_status_change(self, *args: Any, **kwargs: Any) -> Optional[OrchestrationResult]:
         with self._env.skipping_time():
@@ -78,7 +79,13 @@ class TestEnvironment:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, provider: Optional[Provider] = None, *, options: Optional[RuntimeOptions] = None) -> None:
+    def __init__(
+        self,
+        provider: Optional[Provider] = None,
+        *,
+        options: Optional[RuntimeOptions] = None,
+        data_converter: Optional[DataConverter] = None,
+    ) -> None:
         if provider is None:
             provider = SqliteProvider.in_memory()
         elif not isinstance(provider, Provider):
@@ -88,9 +95,9 @@ class TestEnvironment:
         self.provider = provider
         self._clock = provider._native.virtual_clock(_QUIET_MS)
         #: The runtime: register orchestrations and activities on it.
-        self.runtime = Runtime(provider, options or _test_options())
+        self.runtime = Runtime(provider, options or _test_options(), data_converter=data_converter)
         #: A client on the same store (see :class:`TestClient`).
-        self.client = TestClient(self)
+        self.client = TestClient(self, data_converter)
         self._lock = threading.Lock()
 
     # -- time -----------------------------------------------------------------------------
