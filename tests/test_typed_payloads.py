@@ -13,7 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import enum
+import subprocess
 import uuid
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Dict, Generator, List, Optional
 
@@ -21,7 +23,7 @@ import pytest
 
 from conftest import assert_completed, assert_failed, new_id, wait_until_custom_status
 from duroxide import Client, PayloadError, Runtime, RuntimeOptions
-from duroxide.converter import DEFAULT_CONVERTER, JsonConverter
+from duroxide.converter import CODEC_MARK, DEFAULT_CONVERTER, JsonConverter, PayloadCodec
 
 try:
     import pydantic
@@ -286,3 +288,76 @@ def test_the_converter_directly_names_paths_and_types():
     assert DEFAULT_CONVERTER.from_json(None, Optional[int]) is None
     with pytest.raises(TypeError, match="set"):
         DEFAULT_CONVERTER.to_payload({1, 2}, "a set")
+
+
+class _XorZlib(PayloadCodec):
+    """Compression and a toy cipher: enough that no plaintext reaches the store."""
+
+    KEY = b"duroxide-test-key"
+
+    def encode(self, data: bytes) -> bytes:
+        packed = zlib.compress(data)
+        return bytes(b ^ self.KEY[i % len(self.KEY)] for i, b in enumerate(packed))
+
+    def decode(self, data: bytes) -> bytes:
+        return zlib.decompress(bytes(b ^ self.KEY[i % len(self.KEY)] for i, b in enumerate(data)))
+
+
+def _raw_store_bytes(handle) -> bytes:
+    """Everything the store holds, as bytes: the SQLite file and its WAL, or a dump of
+    the PostgreSQL schema."""
+    if handle.kind == "sqlite":
+        data = b""
+        for suffix in ("", "-wal"):
+            try:
+                with open(handle.sqlite_path + suffix, "rb") as f:
+                    data += f.read()
+            except FileNotFoundError:
+                pass
+        return data
+    dump = subprocess.run(["pg_dump", handle.pg_url, "--data-only", "--schema", handle.pg_schema],
+                          capture_output=True, timeout=120)
+    assert dump.returncode == 0, dump.stderr
+    return dump.stdout
+
+
+def test_a_payload_codec_keeps_every_stored_payload_off_the_disk_in_plaintext(provider_factory):
+    converter = JsonConverter(codec=_XorZlib())
+    provider = provider_factory.provider
+    runtime = Runtime(provider, RuntimeOptions(dispatcher_poll_interval_ms=10), data_converter=converter)
+
+    @runtime.register_activity("Reveal")
+    def reveal(ctx, secret):
+        return {"revealed": secret["input"] + "-RESULT"}
+
+    @runtime.register_orchestration("Secretive")
+    def secretive(ctx, secret):
+        revealed = yield ctx.schedule_activity("Reveal", secret)
+        ctx.set_custom_status("TOPSECRET-STATUS")
+        ctx.set_kv_value("plain", "TOPSECRET-KV")
+        ctx.set_kv_value("typed", {"v": "TOPSECRET-KVJSON"})
+        assert ctx.get_custom_status() == "TOPSECRET-STATUS" and ctx.get_kv_value("plain") == "TOPSECRET-KV"
+        event = yield ctx.wait_for_event("go")
+        return {"revealed": revealed, "event": event}
+
+    runtime.start()
+    try:
+        client = Client(provider, data_converter=converter)
+        iid = new_id("secret")
+        client.start_orchestration(iid, "Secretive", {"input": "TOPSECRET-INPUT"})
+        wait_until_custom_status(client, iid, "TOPSECRET-STATUS")  # read back through the codec
+        client.raise_event(iid, "go", "TOPSECRET-EVENT")
+        out = assert_completed(client.wait_for_orchestration(iid, 30_000))
+        assert out == {"revealed": {"revealed": "TOPSECRET-INPUT-RESULT"}, "event": "TOPSECRET-EVENT"}
+        assert client.get_kv_value(iid, "plain") == "TOPSECRET-KV"
+        assert client.get_kv_all_values(iid)["typed"] == '{"v":"TOPSECRET-KVJSON"}'
+        assert client.wait_for_kv_value(iid, "plain", 1_000) == "TOPSECRET-KV"
+
+        stored = _raw_store_bytes(provider_factory)
+        assert b"TOPSECRET" not in stored, "a payload reached the store in plaintext"
+        assert CODEC_MARK.encode() in stored  # the codec's payloads are there
+
+        with pytest.raises(PayloadError, match="written with a payload codec"):
+            Client(provider).wait_for_orchestration(iid, 1_000)  # no codec: a clear error
+    finally:
+        runtime.shutdown(1000)

@@ -24,7 +24,7 @@ from ._native import gen
 from ._activity_loop import ActivityLoop
 from ._workers import WorkerPool
 from .context import ActivityContext, OrchestrationContext
-from .converter import DEFAULT_CONVERTER, DataConverter
+from .converter import CODEC_MARK, DEFAULT_CONVERTER, DataConverter
 from .tasks import AllTask, RaceTask, Task
 
 log = logging.getLogger("duroxide")
@@ -56,7 +56,7 @@ class Registered:
 
     def encode_result(self, converter: DataConverter, value: Any, what: str) -> str:
         if self.typed and isinstance(value, str):
-            return encode_typed(value, what)
+            return converter.seal(encode_typed(value, what))
         return converter.to_payload(value, what)
 
 
@@ -123,6 +123,8 @@ def _shape(task: Task, node: Dict[str, Any], in_composite: bool, converter: Data
         index = node["race"]
         return {"index": index, "value": _shape(task.children[index], node["of"], not task.plain, converter)}
     value = node["v"]
+    if isinstance(value, str) and value.startswith(CODEC_MARK):  # not JSON: the codec's text
+        value = converter.from_payload(value)
     if task.result_type is not Any:
         value = converter.from_json(value, task.result_type, "result")
     if not in_composite:

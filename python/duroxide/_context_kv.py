@@ -29,7 +29,11 @@ class KvMethods:
         ``MAX_KV_VALUE_BYTES`` or a new key would exceed ``MAX_KV_KEYS``.
         """
         _validate.identifier("KV key", key)
-        text = value if isinstance(value, str) else self._converter.to_payload(value, f"KV value for {key!r}")
+        if isinstance(value, str):
+            _validate.text(f"KV value for {key!r}", value, allow_empty=True)
+            text = self._converter.seal(value)
+        else:
+            text = self._converter.to_payload(value, f"KV value for {key!r}")
         _validate.text(f"KV value for {key!r}", text, allow_empty=True)
         with translate_errors():
             self._native.set_kv_value(key, text)
@@ -38,12 +42,14 @@ class KvMethods:
         """The value of ``key``, or None when it is not set."""
         _validate.identifier("KV key", key)
         with translate_errors():
-            return self._native.get_kv_value(key)
+            value = self._native.get_kv_value(key)
+        return None if value is None else self._converter.unseal(value)
 
     def get_kv_all_values(self) -> Dict[str, str]:
         """Every key and its value."""
         with translate_errors():
-            return dict(self._native.get_kv_all_values())
+            values = self._native.get_kv_all_values()
+        return {k: self._converter.unseal(v) for k, v in values.items()}
 
     def get_kv_all_keys(self) -> List[str]:
         """Every key, sorted."""

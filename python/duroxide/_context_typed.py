@@ -22,7 +22,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def _raw(converter: Any, value: Any, what: str) -> str:
     """A ``str`` as is; anything else through the context's converter."""
-    return encode_typed(value, what) if isinstance(value, str) else converter.to_payload(value, what)
+    return converter.seal(encode_typed(value, what)) if isinstance(value, str) else converter.to_payload(value, what)
 
 
 def _with_input(task: Task, input_text: str) -> Task:

@@ -143,7 +143,9 @@ class Client:
         """Wait until the instance sets ``key`` and return the value (see
         :meth:`duroxide.Client.wait_for_kv_value`)."""
         iid, k = _validate.text("instance_id", instance_id), _validate.text("key", key)
-        return await self._calls._call("wait_for_kv_value", iid, k, _validate.millis("timeout_ms", timeout_ms))
+        return await self._calls._call(
+            "wait_for_kv_value", iid, k, _validate.millis("timeout_ms", timeout_ms), convert=self._calls._unseal
+        )
 
     # -- typed variants ---------------------------------------------------------------------
 

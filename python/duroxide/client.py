@@ -36,7 +36,9 @@ class OrchestrationResult:
         #: The failure message when Failed, else None.
         self.error: Optional[str] = state.error
         #: The last custom status the orchestration set, or None.
-        self.custom_status: Optional[str] = state.custom_status
+        self.custom_status: Optional[str] = (
+            None if state.custom_status is None else converter.unseal(state.custom_status)
+        )
         #: Increases with every custom status change.
         self.custom_status_version: int = state.custom_status_version
 
@@ -171,7 +173,12 @@ class Client(AdminMethods, TypedClientMethods):
         return self._converter.to_payload(value, what)
 
     def _typed(self, value: Any, what: str) -> str:
-        return encode_typed(value, what) if isinstance(value, str) else self._converter.to_payload(value, what)
+        if isinstance(value, str):
+            return self._converter.seal(encode_typed(value, what))
+        return self._converter.to_payload(value, what)
+
+    def _unseal(self, text: Optional[str]) -> Optional[str]:
+        return None if text is None else self._converter.unseal(text)
 
     def _result(self, result_type: Any) -> Callable[[Any], "OrchestrationResult"]:
         return lambda state: OrchestrationResult(state, self._converter, result_type)
@@ -307,11 +314,14 @@ class Client(AdminMethods, TypedClientMethods):
 
     def get_kv_value(self, instance_id: str, key: str) -> Optional[str]:
         """The value the instance set for ``key`` (``ctx.set_kv_value``), or None."""
-        return self._call("get_kv_value", _str("instance_id", instance_id), _str("key", key))
+        return self._call("get_kv_value", _str("instance_id", instance_id), _str("key", key), convert=self._unseal)
 
     def get_kv_all_values(self, instance_id: str) -> Dict[str, str]:
         """Every key the instance set, with its value."""
-        return self._call("get_kv_all_values", _str("instance_id", instance_id), convert=dict)
+        return self._call(
+            "get_kv_all_values", _str("instance_id", instance_id),
+            convert=lambda values: {k: self._converter.unseal(v) for k, v in values.items()},
+        )
 
     def wait_for_kv_value(self, instance_id: str, key: str, timeout_ms: int = 30_000) -> str:
         """Wait until the instance sets ``key`` and return the value.
@@ -321,8 +331,9 @@ class Client(AdminMethods, TypedClientMethods):
         setting it. Ctrl-C interrupts the wait.
         """
         iid, k = _str("instance_id", instance_id), _str("key", key)
-        return _in_slices(
+        value = _in_slices(
             lambda slice_ms: self._native.wait_for_kv_value(iid, k, slice_ms),
             _timeout("timeout_ms", timeout_ms),
             f"instance {instance_id!r} did not set KV key {key!r} within {timeout_ms} ms",
         )
+        return self._converter.unseal(value)

@@ -295,7 +295,11 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
         A ``str`` is stored as is; any other value is stored as its JSON text. At most
         ``MAX_CUSTOM_STATUS_BYTES``.
         """
-        text = status if isinstance(status, str) else self._converter.to_payload(status, "custom status")
+        if isinstance(status, str):
+            _validate.text("custom status", status, allow_empty=True)
+            text = self._converter.seal(status)
+        else:
+            text = self._converter.to_payload(status, "custom status")
         _validate.text("custom status", text, allow_empty=True)
         with translate_errors():
             self._native.set_custom_status(text)
@@ -308,7 +312,8 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
     def get_custom_status(self) -> Optional[str]:
         """The current custom status, including one carried over ``continue_as_new``."""
         with translate_errors():
-            return self._native.get_custom_status()
+            status = self._native.get_custom_status()
+        return None if status is None else self._converter.unseal(status)
 
 
 class ActivityContext(_Tracing):

@@ -36,7 +36,7 @@ from . import _codec
 from ._activity_tag import NO_TAG
 from .errors import PayloadError
 
-__all__ = ["DataConverter", "JsonConverter", "DEFAULT_CONVERTER"]
+__all__ = ["DataConverter", "JsonConverter", "PayloadCodec", "DEFAULT_CONVERTER", "CODEC_MARK"]
 
 _NONE_TYPE = type(None)
 # `Optional[X]`, `Union[X, Y]`, and `X | Y` (Python 3.10+).
@@ -48,8 +48,32 @@ def _pydantic_model() -> Optional[type]:
     return getattr(module, "BaseModel", None) if module is not None else None
 
 
+class PayloadCodec:
+    """Bytes to bytes over every stored payload: compression, encryption. ``decode``
+    must undo ``encode``; both must be deterministic enough that decoding never depends
+    on when or where it runs (a replay decodes what an earlier process encoded)."""
+
+    def encode(self, data: bytes) -> bytes:
+        raise NotImplementedError
+
+    def decode(self, data: bytes) -> bytes:
+        raise NotImplementedError
+
+
+#: The prefix of a payload a codec encoded (the rest is base64 of the codec's bytes).
+CODEC_MARK = "duroxide-codec:"
+
+
 class DataConverter:
     """Turns values into payload text and back. See :class:`JsonConverter`."""
+
+    def seal(self, text: str) -> str:
+        """``text`` as stored (the codec's encoding, when there is one)."""
+        return text
+
+    def unseal(self, text: str) -> str:
+        """What :meth:`seal` was given."""
+        return text
 
     def to_payload(self, value: Any, what: str) -> str:
         """The payload text of ``value``; ``what`` names it in errors (TypeError for a
@@ -62,17 +86,42 @@ class DataConverter:
 
 
 class JsonConverter(DataConverter):
-    """JSON, with the richer types of the module docstring."""
+    """JSON, with the richer types of the module docstring. With a ``codec``
+    (:class:`PayloadCodec`), every payload the SDK stores — inputs, results, event data,
+    custom status, KV values — is the codec's encoding of that JSON instead."""
 
-    def __init__(self) -> None:
+    def __init__(self, codec: Optional[PayloadCodec] = None) -> None:
         # The C encoder writes JSON values itself (byte for byte as before) and calls
         # `encode_object` only for the values it does not know.
         self._encoder = _codec.encoder(self._default)
+        self._payload_codec = codec
+
+    def seal(self, text: str) -> str:
+        if self._payload_codec is None:
+            return text
+        sealed = self._payload_codec.encode(text.encode("utf-8"))
+        if not isinstance(sealed, bytes):
+            raise TypeError(f"the payload codec's encode() must return bytes, got {type(sealed).__name__}")
+        return CODEC_MARK + base64.b64encode(sealed).decode("ascii")
+
+    def unseal(self, text: str) -> str:
+        if not text.startswith(CODEC_MARK):
+            return text  # written without a codec (before one was configured): as it is
+        if self._payload_codec is None:
+            raise PayloadError(
+                "this payload was written with a payload codec; give this client or runtime a "
+                "JsonConverter(codec=...) with the same codec to read it"
+            )
+        try:
+            raw = self._payload_codec.decode(base64.b64decode(text[len(CODEC_MARK):].encode("ascii"), validate=True))
+            return raw.decode("utf-8")
+        except Exception as e:  # noqa: BLE001 - a wrong key, a corrupted value
+            raise PayloadError(f"the payload codec could not decode a payload: {type(e).__name__}: {e}") from None
 
     # -- encoding -------------------------------------------------------------------------
 
     def to_payload(self, value: Any, what: str) -> str:
-        return _codec.encode(value, what, self._encoder)
+        return self.seal(_codec.encode(value, what, self._encoder))
 
     def _default(self, value: Any) -> Any:
         if value is NO_TAG:
@@ -101,7 +150,7 @@ class JsonConverter(DataConverter):
     # -- decoding -------------------------------------------------------------------------
 
     def from_payload(self, text: str, hint: Any = Any, what: str = "payload") -> Any:
-        value = _codec.decode(text)
+        value = _codec.decode(self.unseal(text))
         if hint is Any or hint is None or hint is object:
             return value
         return self.from_json(value, hint, what)
