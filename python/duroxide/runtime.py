@@ -240,7 +240,8 @@ class Runtime:
         and failures are counted twice (see docs/user-guide.md).
         """
         native = self._native
-        return None if native is None else MetricsSnapshot(native.metrics_snapshot())
+        counters = None if native is None else native.metrics_snapshot()
+        return None if counters is None else MetricsSnapshot(counters)
 
     def driver_stats(self) -> Dict[str, int]:
         """What this runtime's orchestration drivers did (empty when not running):
