@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::client::OrchestrationState;
+use crate::client::records::OrchestrationState;
 use crate::ffi::error::{DuroxideError, Result};
 use crate::store::events::StoreEvents;
 use crate::store::registered;

@@ -4,9 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use duroxide::OrchestrationStatus;
-
 use crate::client::calls::Calls;
+pub use crate::client::records::OrchestrationState;
 use crate::client::records::{
     DeleteInstanceResult, ExecutionInfo, HistoryEvent, InstanceFilter, InstanceInfo, InstanceTree,
     OrchestrationStats, PruneOptions, PruneResult, QueueDepths, SystemMetrics,
@@ -19,62 +18,6 @@ use crate::store::providers::Provider;
 pub mod admin;
 pub(crate) mod calls;
 pub mod records;
-
-#[derive(Debug, Clone)]
-pub struct OrchestrationState {
-    pub status: String,
-    pub output: Option<String>,
-    pub error: Option<String>,
-    pub custom_status: Option<String>,
-    pub custom_status_version: u64,
-}
-
-impl From<OrchestrationStatus> for OrchestrationState {
-    fn from(status: OrchestrationStatus) -> Self {
-        let state = |status: &str, output, error, custom_status, custom_status_version| Self {
-            status: status.to_string(),
-            output,
-            error,
-            custom_status,
-            custom_status_version,
-        };
-        match status {
-            OrchestrationStatus::NotFound => state("NotFound", None, None, None, 0),
-            OrchestrationStatus::Running {
-                custom_status,
-                custom_status_version,
-            } => state("Running", None, None, custom_status, custom_status_version),
-            OrchestrationStatus::Completed {
-                output,
-                custom_status,
-                custom_status_version,
-            } => state(
-                "Completed",
-                Some(output),
-                None,
-                custom_status,
-                custom_status_version,
-            ),
-            OrchestrationStatus::Failed {
-                details,
-                custom_status,
-                custom_status_version,
-            } => state(
-                "Failed",
-                None,
-                Some(details.display_message()),
-                custom_status,
-                custom_status_version,
-            ),
-        }
-    }
-}
-
-impl OrchestrationState {
-    pub(crate) fn is_terminal(&self) -> bool {
-        matches!(self.status.as_str(), "Completed" | "Failed")
-    }
-}
 
 /// The blocking client: every call waits on the calling thread.
 pub struct Client {

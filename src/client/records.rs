@@ -1,6 +1,8 @@
-//! The records of the admin API (`udl/duroxide.udl`), and their conversions from the core.
+//! The records clients return (`udl/duroxide.udl`): instance state and the admin API,
+//! and their conversions from the core.
 
 use duroxide::providers::management as core;
+use duroxide::OrchestrationStatus;
 use duroxide::{Event, SystemStats};
 
 #[derive(Debug, Clone)]
@@ -264,5 +266,62 @@ impl From<core::PruneResult> for PruneResult {
             executions_deleted: r.executions_deleted,
             events_deleted: r.events_deleted,
         }
+    }
+}
+
+/// An instance's state as a client reads it.
+#[derive(Debug, Clone)]
+pub struct OrchestrationState {
+    pub status: String,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub custom_status: Option<String>,
+    pub custom_status_version: u64,
+}
+
+impl From<OrchestrationStatus> for OrchestrationState {
+    fn from(status: OrchestrationStatus) -> Self {
+        let state = |status: &str, output, error, custom_status, custom_status_version| Self {
+            status: status.to_string(),
+            output,
+            error,
+            custom_status,
+            custom_status_version,
+        };
+        match status {
+            OrchestrationStatus::NotFound => state("NotFound", None, None, None, 0),
+            OrchestrationStatus::Running {
+                custom_status,
+                custom_status_version,
+            } => state("Running", None, None, custom_status, custom_status_version),
+            OrchestrationStatus::Completed {
+                output,
+                custom_status,
+                custom_status_version,
+            } => state(
+                "Completed",
+                Some(output),
+                None,
+                custom_status,
+                custom_status_version,
+            ),
+            OrchestrationStatus::Failed {
+                details,
+                custom_status,
+                custom_status_version,
+            } => state(
+                "Failed",
+                None,
+                Some(details.display_message()),
+                custom_status,
+                custom_status_version,
+            ),
+        }
+    }
+}
+
+impl OrchestrationState {
+    pub(crate) fn is_terminal(&self) -> bool {
+        matches!(self.status.as_str(), "Completed" | "Failed")
     }
 }
