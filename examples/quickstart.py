@@ -6,8 +6,9 @@ quickstart.db and starts a new one next to it.
 
 import os
 import uuid
+from typing import Any, Dict, Generator
 
-from duroxide import Client, Runtime, RuntimeOptions, SqliteProvider
+from duroxide import ActivityContext, Client, OrchestrationContext, Runtime, RuntimeOptions, SqliteProvider
 
 db_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "quickstart.db")
 provider = SqliteProvider.open(db_path)
@@ -15,18 +16,18 @@ runtime = Runtime(provider, RuntimeOptions(dispatcher_poll_interval_ms=10))
 
 
 @runtime.register_activity("Greet")
-def greet(ctx, input):
+def greet(ctx: ActivityContext, input: Dict[str, str]) -> str:
     ctx.trace_info(f"greeting {input['name']}")
     return f"Hello, {input['name']}!"
 
 
 @runtime.register_activity("Shout")
-def shout(ctx, text):
+def shout(ctx: ActivityContext, text: str) -> str:
     return text.upper()
 
 
 @runtime.register_orchestration("GreetWorkflow")
-def greet_workflow(ctx, input):
+def greet_workflow(ctx: OrchestrationContext, input: Dict[str, str]) -> Generator[Any, Any, Dict[str, str]]:
     greeting = yield ctx.schedule_activity("Greet", input)
     # Fan out, then fan in: both activities run in parallel.
     loud, again = yield ctx.all([

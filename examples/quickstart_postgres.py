@@ -8,8 +8,9 @@ script in several terminals at once: the runtimes share the work through the dat
 
 import os
 import uuid
+from typing import Any, Dict, Generator, List
 
-from duroxide import Client, PostgresProvider, Runtime, RuntimeOptions
+from duroxide import ActivityContext, Client, OrchestrationContext, PostgresProvider, Runtime, RuntimeOptions
 
 url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 provider = PostgresProvider.connect_with_schema(url, "duroxide_quickstart")
@@ -17,13 +18,13 @@ runtime = Runtime(provider, RuntimeOptions(dispatcher_poll_interval_ms=10))
 
 
 @runtime.register_activity("Greet")
-def greet(ctx, input):
+def greet(ctx: ActivityContext, input: Dict[str, str]) -> str:
     return f"Hello, {input['name']} (from {ctx.worker_id})!"
 
 
 @runtime.register_orchestration("GreetWorkflow")
-def greet_workflow(ctx, input):
-    greetings = yield ctx.all([ctx.schedule_activity("Greet", {"name": n}) for n in input["names"]])
+def greet_workflow(ctx: OrchestrationContext, input: Dict[str, List[str]]) -> Generator[Any, Any, List[str]]:
+    greetings: List[str] = yield ctx.all([ctx.schedule_activity("Greet", {"name": n}) for n in input["names"]])
     return greetings
 
 
@@ -34,7 +35,7 @@ try:
     client.start_orchestration(instance_id, "GreetWorkflow", {"names": ["Ada", "Grace", "Linus"]})
     result = client.wait_for_orchestration(instance_id, timeout_ms=10_000)
     print(f"{instance_id}: {result.status}")
-    for line in result.output:
+    for line in result.output or []:
         print(" ", line)
 finally:
     runtime.shutdown()

@@ -91,7 +91,7 @@ def create_app(db_path: str) -> FastAPI:
             return {"order": order.id, "status": "Running"}  # still going: poll GET /orders/{id}
         if result.status == "Failed":
             raise HTTPException(status_code=402, detail=result.error)
-        return {"status": result.status, **result.output}
+        return {"status": result.status, **(result.output or {})}
 
     @app.get("/orders/{order_id}")
     async def get_order(order_id: str) -> Dict[str, Any]:
@@ -106,7 +106,7 @@ def create_app(db_path: str) -> FastAPI:
 def main() -> None:
     import uvicorn
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--db", default="orders.db", help="SQLite file (default: orders.db)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)

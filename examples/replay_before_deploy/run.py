@@ -16,6 +16,7 @@ import json
 import pathlib
 import sys
 import tempfile
+from types import ModuleType
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -64,7 +65,7 @@ def main() -> int:
     return 0 if ok else 1
 
 
-def _registered(module) -> Runtime:
+def _registered(module: ModuleType) -> Runtime:
     """A never-started runtime holding the module's registrations."""
     runtime = Runtime(SqliteProvider.in_memory())
     module.register(runtime)

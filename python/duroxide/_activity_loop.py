@@ -23,7 +23,7 @@ log = logging.getLogger("duroxide")
 Finish = Callable[["asyncio.Future[Any]"], None]
 
 
-class _CancelListener(gen.CancelListener):
+class _CancelListener(gen.CancelListener):  # type: ignore[misc]  # a generated base (Any to checkers)
     """Called by Rust (on one of its threads) when the activity is cancelled."""
 
     __slots__ = ("_loop", "_task")

@@ -95,7 +95,7 @@ def _step_fail(message: str) -> str:
     return json.dumps({"fail": message})
 
 
-def _task_error(task: Task, message: str) -> errors.TaskFailedError:
+def _task_error(task: Task[Any], message: str) -> errors.TaskFailedError:
     if task.kind == "activity":
         return errors.ActivityFailedError(message)
     if task.kind == "sub_orchestration":
@@ -103,7 +103,7 @@ def _task_error(task: Task, message: str) -> errors.TaskFailedError:
     return errors.TaskFailedError(message)
 
 
-def _shape(task: Task, node: Dict[str, Any], in_composite: bool, converter: DataConverter) -> Any:
+def _shape(task: Task[Any], node: Dict[str, Any], in_composite: bool, converter: DataConverter) -> Any:
     """The value a composite outcome tree gives ``task`` (DECISIONS.md 1-2); raises the
     task's exception when it failed."""
     if "e" in node:
@@ -183,10 +183,10 @@ class _Live:
         self.gen = gen_
         self.name = name
         self.registered = registered
-        self.pending: Optional[Task] = None
+        self.pending: Optional[Task[Any]] = None
 
 
-class Stepper(gen.OrchestrationStepper):
+class Stepper(gen.OrchestrationStepper):  # type: ignore[misc]  # a generated base (Any to checkers)
     """Creates and advances orchestration generators on behalf of the Rust driver."""
 
     def __init__(self, lookup: OrchestrationLookup, converter: DataConverter = DEFAULT_CONVERTER) -> None:
@@ -196,7 +196,7 @@ class Stepper(gen.OrchestrationStepper):
 
     # The three callbacks never raise into Rust: anything unexpected fails the step.
 
-    def start(self, generator_id: int, ctx: "gen.OrchestrationContext", info: "gen.OrchestrationInfo", input: str) -> str:
+    def start(self, generator_id: int, ctx: Any, info: Any, input: str) -> str:
         try:
             return self._start(generator_id, ctx, info, input)
         except BaseException as e:  # noqa: B036
@@ -228,7 +228,7 @@ class Stepper(gen.OrchestrationStepper):
         log.error("internal error in the orchestration driver", exc_info=exc)
         return _step_fail(f"internal error in the orchestration driver: {describe(exc)}")
 
-    def _start(self, generator_id: int, ctx: "gen.OrchestrationContext", info: "gen.OrchestrationInfo", input: str) -> str:
+    def _start(self, generator_id: int, ctx: Any, info: Any, input: str) -> str:
         name = f"{info.orchestration_name}@{info.orchestration_version}"
         registered = self._lookup(info.orchestration_name, info.orchestration_version)
         if registered is None:
@@ -324,7 +324,7 @@ class Stepper(gen.OrchestrationStepper):
         return _step_fail(describe(exc))
 
 
-class Invoker(gen.ActivityInvoker):
+class Invoker(gen.ActivityInvoker):  # type: ignore[misc]  # a generated base (Any to checkers)
     """Runs sync activity functions on Python-owned daemon threads (see ``_workers``) and
     ``async def`` ones as tasks of one event loop (see ``_activity_loop``)."""
 
@@ -336,10 +336,10 @@ class Invoker(gen.ActivityInvoker):
 
     def invoke(
         self,
-        ctx: "gen.ActivityContext",
-        info: "gen.ActivityInfo",
+        ctx: Any,
+        info: Any,
         input: str,
-        completion: "gen.ActivityCompletion",
+        completion: Any,
     ) -> None:
         registered = self._lookup(info.activity_name)
         if registered is not None and registered.is_async:
@@ -357,10 +357,10 @@ class Invoker(gen.ActivityInvoker):
     def _start_async(
         self,
         registered: Registered,
-        ctx: "gen.ActivityContext",
-        info: "gen.ActivityInfo",
+        ctx: Any,
+        info: Any,
         input: str,
-        completion: "gen.ActivityCompletion",
+        completion: Any,
     ) -> None:
         name = info.activity_name
         try:
@@ -378,7 +378,7 @@ class Invoker(gen.ActivityInvoker):
 
         self._loop.run(coroutine, ctx, finish)
 
-    def _run(self, ctx: "gen.ActivityContext", info: "gen.ActivityInfo", input: str) -> "gen.ActivityOutcome":
+    def _run(self, ctx: Any, info: Any, input: str) -> Any:
         name = info.activity_name
         registered = self._lookup(name)
         if registered is None:
@@ -394,7 +394,7 @@ class Invoker(gen.ActivityInvoker):
             return _activity_failed(name, e)
 
 
-def _activity_failed(name: str, exc: BaseException) -> "gen.ActivityOutcome":
+def _activity_failed(name: str, exc: BaseException) -> Any:
     if not isinstance(exc, Exception):
         log.warning("activity %s raised %s; the activity fails, the worker goes on", name, type(exc).__name__)
     return gen.ActivityOutcome(ok=False, payload=storable(describe(exc)))
@@ -402,7 +402,7 @@ def _activity_failed(name: str, exc: BaseException) -> "gen.ActivityOutcome":
 
 def _async_outcome(
     task: "asyncio.Future[Any]", registered: Registered, name: str, converter: DataConverter
-) -> "gen.ActivityOutcome":
+) -> Any:
     """The outcome of the task that ran an async activity."""
     if task.cancelled():
         message = f"activity {name!r} was cancelled (its orchestration no longer needs the result)"
@@ -421,7 +421,7 @@ async def _await(awaitable: Any) -> Any:
     return await awaitable
 
 
-def _complete(completion: "gen.ActivityCompletion", outcome: "gen.ActivityOutcome") -> None:
+def _complete(completion: Any, outcome: Any) -> None:
     """Report an outcome; if it cannot cross into Rust, report that instead (an activity
     must never be left without an outcome)."""
     try:

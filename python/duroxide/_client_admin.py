@@ -4,7 +4,7 @@ pruning. These read and write the store directly; no runtime needs to run."""
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Type, TypeVar
 
 from . import _validate
 from .admin import (
@@ -25,8 +25,10 @@ from .errors import InvalidArgumentError
 
 STATUSES = ("Running", "Completed", "Failed", "ContinuedAsNew")
 
+T = TypeVar("T")
 
-def _to(cls: Any) -> Callable[[Any], Any]:
+
+def _to(cls: Type[T]) -> Callable[[Any], T]:
     return lambda native: from_native(cls, native)
 
 
@@ -48,7 +50,11 @@ class AdminMethods:
     """Mixed into :class:`~duroxide.Client`."""
 
     __slots__ = ()
-    _call: Any  # Client._call: one native call, awaited by duroxide.aio.Client
+    if TYPE_CHECKING:
+
+        def _call(self, method: str, *args: Any, convert: Callable[[Any], T]) -> T:
+            """Client._call: one native call (awaited by duroxide.aio.Client)."""
+            raise NotImplementedError
 
     def get_system_metrics(self) -> SystemMetrics:
         """Instance, execution and event counts over the whole store."""

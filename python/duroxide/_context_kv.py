@@ -59,7 +59,7 @@ class KvMethods:
     def get_kv_length(self) -> int:
         """How many keys are set."""
         with translate_errors():
-            return self._native.get_kv_length()
+            return int(self._native.get_kv_length())
 
     def clear_kv_value(self, key: str) -> None:
         """Remove ``key`` (nothing happens when it is not set)."""
@@ -84,9 +84,9 @@ class KvMethods:
             raise TypeError("pass updated_before_ms (or the original SDK's cutoff_ms), exactly one")
         cutoff = _validate.epoch_ms("updated_before_ms", updated_before_ms if cutoff_ms is None else cutoff_ms)
         with translate_errors():
-            return self._native.prune_kv_values_updated_before(cutoff)
+            return int(self._native.prune_kv_values_updated_before(cutoff))
 
-    def get_kv_value_from_instance(self, instance_id: str, key: str) -> Task:
+    def get_kv_value_from_instance(self, instance_id: str, key: str) -> Task[Any]:
         """Yields the value of ``key`` in another instance's state (None when unset).
 
         It reads the store through a system activity, so the value is recorded and

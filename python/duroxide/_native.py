@@ -7,17 +7,24 @@ Everything else imports ``gen`` from here and wraps native calls in
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from . import errors
 
-try:
-    from ._ffi import duroxide as gen  # generated at build time, never committed
-except ImportError as e:  # pragma: no cover - only on a broken install
-    raise ImportError(
-        "duroxide's native library is missing; build it with `maturin develop` "
-        "or install the package with `pip install .`"
-    ) from e
+__all__ = ["gen", "convert", "translate_errors"]
+
+if TYPE_CHECKING:
+    # Type checkers see the generated bindings as Any: they stay out of the public types
+    # (and out of mypy --strict, which would check code we do not write).
+    gen: Any = None
+else:
+    try:
+        from ._ffi import duroxide as gen  # generated at build time, never committed
+    except ImportError as e:  # pragma: no cover - only on a broken install
+        raise ImportError(
+            "duroxide's native library is missing; build it with `maturin develop` "
+            "or install the package with `pip install .`"
+        ) from e
 
 _MAP = {
     gen.DuroxideError.InvalidInput: errors.InvalidArgumentError,
@@ -30,7 +37,7 @@ _MAP = {
 }
 
 
-def convert(err: "gen.DuroxideError") -> errors.DuroxideError:
+def convert(err: Any) -> errors.DuroxideError:
     """The SDK exception for a native error."""
     return _MAP.get(type(err), errors.InternalError)(err.message)
 

@@ -14,7 +14,7 @@ from typing import Any
 from .errors import InvalidArgumentError
 
 
-def text(what: str, value: Any, *, allow_empty: bool = False) -> str:
+def text(what: str, value: object, *, allow_empty: bool = False) -> str:
     """``value`` when it is a string the stores can hold, else ValueError naming ``what``."""
     if not isinstance(value, str):
         raise InvalidArgumentError(f"{what} must be a string, got {value!r} ({type(value).__name__})")
@@ -31,9 +31,9 @@ def text(what: str, value: Any, *, allow_empty: bool = False) -> str:
     return value
 
 
-def name(what: str, value: Any) -> str:
+def name(what: str, value: object) -> str:
     """A non-empty, non-blank name."""
-    text(what, value)
+    value = text(what, value)
     if not value.strip():
         raise InvalidArgumentError(f"{what} must not be blank, got {value!r}")
     return value
@@ -44,18 +44,18 @@ def name(what: str, value: Any) -> str:
 MAX_ID_BYTES = 1024
 
 
-def identifier(what: str, value: Any) -> str:
+def identifier(what: str, value: object) -> str:
     """A string the stores index: valid text of at most ``MAX_ID_BYTES`` bytes."""
-    text(what, value)
+    value = text(what, value)
     size = len(value.encode("utf-8"))
     if size > MAX_ID_BYTES:
         raise InvalidArgumentError(f"{what} is {size} bytes long; the limit is {MAX_ID_BYTES} bytes of UTF-8")
     return value
 
 
-def instance_id(value: Any) -> str:
+def instance_id(value: object) -> str:
     """An instance id a client or an orchestration may start."""
-    identifier("instance_id", value)
+    value = identifier("instance_id", value)
     if value.startswith("sub::") or "::sub::" in value:
         raise InvalidArgumentError(f"instance_id {value!r} uses the reserved marker 'sub::'")
     return value

@@ -40,6 +40,6 @@ class WorkerPool:
             job()  # jobs catch their own exceptions
             # Drop it before idling: it holds the activity context and, through it,
             # the provider's connection pool.
-            job = None
+            del job
             with self._lock:
                 self._idle += 1

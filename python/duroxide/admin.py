@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, List, Optional, Sequence
+from typing import Any, List, Optional, Sequence, Type, TypeVar
 
 from . import _validate
 from ._native import gen
@@ -163,7 +163,7 @@ class InstanceFilter:
         _optional_uint("completed_before", self.completed_before, 2**63 - 1)
         _optional_uint("limit", self.limit, _U32_MAX)
 
-    def _to_native(self) -> "gen.InstanceFilter":
+    def _to_native(self) -> Any:
         ids = None if self.instance_ids is None else list(self.instance_ids)
         return gen.InstanceFilter(instance_ids=ids, completed_before=self.completed_before, limit=self.limit)
 
@@ -184,7 +184,7 @@ class PruneOptions:
         _optional_uint("keep_last", self.keep_last, _U32_MAX)
         _optional_uint("completed_before", self.completed_before, 2**63 - 1)
 
-    def _to_native(self) -> "gen.PruneOptions":
+    def _to_native(self) -> Any:
         return gen.PruneOptions(keep_last=self.keep_last, completed_before=self.completed_before)
 
 
@@ -225,10 +225,13 @@ Event = HistoryEvent
 SystemStats = OrchestrationStats
 PySystemStats = OrchestrationStats
 
+T = TypeVar("T")
 
-def from_native(cls: Any, native: Any) -> Any:
+
+def from_native(cls: Type[T], native: Any) -> T:
     """The record ``cls`` copied from its generated counterpart."""
     record = _copy(cls, native)
     if cls is InstanceTree:
         object.__setattr__(record, "all_ids", list(record.all_ids))
-    return record
+    typed: T = record
+    return typed

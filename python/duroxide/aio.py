@@ -18,7 +18,7 @@ up) stops the wait.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Type, TypeVar, cast, overload
 
 from . import _validate
 from . import client as _sync
@@ -41,7 +41,14 @@ from .converter import DataConverter
 from .errors import OrchestrationFailedError
 from .providers import Provider
 
+if TYPE_CHECKING:
+    from .client import OrchestrationFn
+
 __all__ = ["Client"]
+
+R = TypeVar("R")
+T = TypeVar("T")
+I = TypeVar("I")  # noqa: E741 - an orchestration's input type
 
 
 class _Calls(_sync.Client):
@@ -50,7 +57,7 @@ class _Calls(_sync.Client):
 
     __slots__ = ()
 
-    async def _call(self, method: str, *args: Any, convert: Callable[[Any], Any] = _sync._same) -> Any:  # type: ignore[override]
+    async def _call(self, method: str, *args: Any, convert: Callable[[Any], T]) -> T:  # type: ignore[override]
         with translate_errors():
             result = await getattr(self._native, method)(*args)
         return convert(result)
@@ -83,6 +90,11 @@ class Client:
 
     # -- instances --------------------------------------------------------------------------
 
+    @overload
+    async def start_orchestration(self, instance_id: str, name: "OrchestrationFn[I]", input: I = ...) -> None: ...
+    @overload
+    async def start_orchestration(self, instance_id: str, name: str, input: Any = ...) -> None: ...
+
     async def start_orchestration(self, instance_id: str, name: Any, input: Any = None) -> None:
         """Start orchestration ``name`` as ``instance_id`` (see :meth:`duroxide.Client.start_orchestration`)."""
         await self._calls.start_orchestration(instance_id, name, input)
@@ -91,31 +103,46 @@ class Client:
         """Start ``version`` of orchestration ``name``."""
         await self._calls.start_orchestration_versioned(instance_id, name, input, version)
 
-    async def get_status(self, instance_id: str, *, result_type: Any = Any) -> _sync.OrchestrationResult:
+    @overload
+    async def get_status(self, instance_id: str, *, result_type: Type[R]) -> _sync.OrchestrationResult[R]: ...
+    @overload
+    async def get_status(self, instance_id: str, *, result_type: Any = ...) -> _sync.OrchestrationResult[Any]: ...
+
+    async def get_status(self, instance_id: str, *, result_type: Any = Any) -> _sync.OrchestrationResult[Any]:
         """The instance's state now (status "NotFound" when it does not exist)."""
-        return await self._calls.get_status(instance_id, result_type=result_type)
+        return cast(_sync.OrchestrationResult[Any], await self._calls.get_status(instance_id, result_type=result_type))
+
+    @overload
+    async def wait_for_orchestration(
+        self, instance_id: str, timeout_ms: int = ..., *, result_type: Type[R]
+    ) -> _sync.OrchestrationResult[R]: ...
+    @overload
+    async def wait_for_orchestration(
+        self, instance_id: str, timeout_ms: int = ..., *, result_type: Any = ...
+    ) -> _sync.OrchestrationResult[Any]: ...
 
     async def wait_for_orchestration(
         self, instance_id: str, timeout_ms: int = 30_000, *, result_type: Any = Any
-    ) -> _sync.OrchestrationResult:
+    ) -> _sync.OrchestrationResult[Any]:
         """Wait until the instance Completes or Fails and return its result (its output as
         ``result_type`` when given); raises :class:`~duroxide.DuroxideTimeoutError` when
         ``timeout_ms`` passes first."""
         iid, timeout = _validate.text("instance_id", instance_id), _validate.millis("timeout_ms", timeout_ms)
-        return await self._calls._call("wait_for_orchestration", iid, timeout, convert=self._calls._result(result_type))
+        return cast(_sync.OrchestrationResult[Any], await self._calls._call("wait_for_orchestration", iid, timeout, convert=self._calls._result(result_type)))
 
     async def wait_for_status_change(
         self, instance_id: str, last_seen_version: int, poll_interval_ms: int = 50, timeout_ms: int = 30_000
-    ) -> Optional[_sync.OrchestrationResult]:
+    ) -> Optional[_sync.OrchestrationResult[Any]]:
         """The state once the custom status version exceeds ``last_seen_version``; None
         on timeout or when the instance ended without a newer status."""
         iid, seen = _validate.text("instance_id", instance_id), _sync.version_seen(last_seen_version)
         interval = max(1, _validate.millis("poll_interval_ms", poll_interval_ms))
         timeout = _validate.millis("timeout_ms", timeout_ms)
         convert = self._calls._result(Any)
-        return await self._calls._call(
+        result: Optional[_sync.OrchestrationResult[Any]] = await self._calls._call(
             "wait_for_status_change", iid, seen, interval, timeout, convert=lambda s: None if s is None else convert(s)
         )
+        return result
 
     async def raise_event(self, instance_id: str, event_name: str, data: Any = None) -> None:
         """Deliver ``data`` to the instance's ``ctx.wait_for_event(event_name)``."""
@@ -133,19 +160,20 @@ class Client:
 
     async def get_kv_value(self, instance_id: str, key: str) -> Optional[str]:
         """The value the instance set for ``key``, or None."""
-        return await self._calls.get_kv_value(instance_id, key)
+        return cast(Optional[str], await self._calls.get_kv_value(instance_id, key))
 
     async def get_kv_all_values(self, instance_id: str) -> Dict[str, str]:
         """Every key the instance set, with its value."""
-        return await self._calls.get_kv_all_values(instance_id)
+        return cast(Dict[str, str], await self._calls.get_kv_all_values(instance_id))
 
     async def wait_for_kv_value(self, instance_id: str, key: str, timeout_ms: int = 30_000) -> str:
         """Wait until the instance sets ``key`` and return the value (see
         :meth:`duroxide.Client.wait_for_kv_value`)."""
         iid, k = _validate.text("instance_id", instance_id), _validate.text("key", key)
-        return await self._calls._call(
+        value: str = await self._calls._call(
             "wait_for_kv_value", iid, k, _validate.millis("timeout_ms", timeout_ms), convert=self._calls._unseal
         )
+        return value
 
     # -- typed variants ---------------------------------------------------------------------
 
@@ -164,6 +192,13 @@ class Client:
     async def enqueue_event_typed(self, instance_id: str, queue: str, data: Any = None) -> None:
         """``enqueue_event`` with the typed encoding of ``data``."""
         await self._calls.enqueue_event_typed(instance_id, queue, data)
+
+    @overload
+    async def wait_for_orchestration_typed(self, instance_id: str, timeout_ms: int = ..., *, result_type: Type[R]) -> R: ...
+    @overload
+    async def wait_for_orchestration_typed(
+        self, instance_id: str, timeout_ms: int = ..., *, result_type: Any = ...
+    ) -> Any: ...
 
     async def wait_for_orchestration_typed(self, instance_id: str, timeout_ms: int = 30_000, *, result_type: Any = Any) -> Any:
         """The instance's output once it ends; raises OrchestrationFailedError when it Failed."""
@@ -185,61 +220,61 @@ class Client:
 
     async def get_system_metrics(self) -> SystemMetrics:
         """Instance, execution and event counts over the whole store."""
-        return await self._calls.get_system_metrics()
+        return cast(SystemMetrics, await self._calls.get_system_metrics())
 
     async def get_queue_depths(self) -> QueueDepths:
         """Messages waiting in the orchestrator, worker and timer queues."""
-        return await self._calls.get_queue_depths()
+        return cast(QueueDepths, await self._calls.get_queue_depths())
 
     async def list_all_instances(self) -> List[str]:
         """The ids of every instance in the store."""
-        return await self._calls.list_all_instances()
+        return cast(List[str], await self._calls.list_all_instances())
 
     async def list_instances_by_status(self, status: str) -> List[str]:
         """The ids of the instances in ``status`` ("Running", "Completed", "Failed", "ContinuedAsNew")."""
-        return await self._calls.list_instances_by_status(status)
+        return cast(List[str], await self._calls.list_instances_by_status(status))
 
     async def get_instance_info(self, instance_id: str) -> InstanceInfo:
         """The instance's record; InstanceNotFoundError when it does not exist."""
-        return await self._calls.get_instance_info(instance_id)
+        return cast(InstanceInfo, await self._calls.get_instance_info(instance_id))
 
     async def get_execution_info(self, instance_id: str, execution_id: int) -> ExecutionInfo:
         """One execution's record; InstanceNotFoundError when it does not exist."""
-        return await self._calls.get_execution_info(instance_id, execution_id)
+        return cast(ExecutionInfo, await self._calls.get_execution_info(instance_id, execution_id))
 
     async def get_instance_tree(self, instance_id: str) -> InstanceTree:
         """The instance and all its sub-orchestrations, recursively."""
-        return await self._calls.get_instance_tree(instance_id)
+        return cast(InstanceTree, await self._calls.get_instance_tree(instance_id))
 
     async def export_history(self, instance_id: str) -> Dict[str, Any]:
         """Every execution of the instance as the history export document (see
         :meth:`duroxide.Client.export_history`)."""
-        return await self._calls.export_history(instance_id)
+        return cast(Dict[str, Any], await self._calls.export_history(instance_id))
 
     async def list_executions(self, instance_id: str) -> List[int]:
         """The instance's execution ids, oldest first."""
-        return await self._calls.list_executions(instance_id)
+        return cast(List[int], await self._calls.list_executions(instance_id))
 
     async def read_execution_history(self, instance_id: str, execution_id: int) -> List[HistoryEvent]:
         """The events of one execution, in order."""
-        return await self._calls.read_execution_history(instance_id, execution_id)
+        return cast(List[HistoryEvent], await self._calls.read_execution_history(instance_id, execution_id))
 
     async def get_orchestration_stats(self, instance_id: str) -> Optional[OrchestrationStats]:
         """History and key-value sizes of the instance, or None when it does not exist."""
-        return await self._calls.get_orchestration_stats(instance_id)
+        return cast(Optional[OrchestrationStats], await self._calls.get_orchestration_stats(instance_id))
 
     async def delete_instance(self, instance_id: str, force: bool = False) -> DeleteInstanceResult:
         """Delete a root instance with its sub-orchestrations and history."""
-        return await self._calls.delete_instance(instance_id, force)
+        return cast(DeleteInstanceResult, await self._calls.delete_instance(instance_id, force))
 
     async def delete_instance_bulk(self, filter: InstanceFilter) -> DeleteInstanceResult:
         """Delete the terminal root instances ``filter`` selects."""
-        return await self._calls.delete_instance_bulk(filter)
+        return cast(DeleteInstanceResult, await self._calls.delete_instance_bulk(filter))
 
     async def prune_executions(self, instance_id: str, options: PruneOptions) -> PruneResult:
         """Delete old executions of an instance per ``options``."""
-        return await self._calls.prune_executions(instance_id, options)
+        return cast(PruneResult, await self._calls.prune_executions(instance_id, options))
 
     async def prune_executions_bulk(self, filter: InstanceFilter, options: PruneOptions) -> PruneResult:
         """``prune_executions`` over the instances ``filter`` selects."""
-        return await self._calls.prune_executions_bulk(filter, options)
+        return cast(PruneResult, await self._calls.prune_executions_bulk(filter, options))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Dict, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Coroutine, Dict, Generator, Generic, Optional, Type, TypeVar, Union, overload
 
 from . import _validate
 from ._client_admin import AdminMethods
@@ -14,25 +14,35 @@ from ._native import gen, translate_errors
 from .errors import DuroxideTimeoutError, InvalidArgumentError, OrchestrationFailedError
 from .providers import Provider
 
+if TYPE_CHECKING:
+    #: A registered orchestration taking ``I``: a generator function or ``async def``. (Its
+    #: ``ctx`` is Any here: duroxide.context imports this module, not the reverse.)
+    OrchestrationFn = Callable[[Any, "I"], Union[Generator[Any, Any, Any], Coroutine[Any, Any, Any]]]
+
 __all__ = ["Client", "OrchestrationResult"]
 
 # Blocking waits return to Python this often so Ctrl-C (KeyboardInterrupt) gets through.
 _WAIT_SLICE_MS = 250
 
+R = TypeVar("R")
+T = TypeVar("T")
+I = TypeVar("I")  # noqa: E741 - an orchestration's input type
 
-class OrchestrationResult:
-    """The state of an orchestration instance."""
+
+class OrchestrationResult(Generic[R]):
+    """The state of an orchestration instance. ``OrchestrationResult[Receipt]`` (from a
+    call given ``result_type=Receipt``) types ``output`` as ``Optional[Receipt]``."""
 
     __slots__ = ("status", "output", "error", "custom_status", "custom_status_version")
 
     def __init__(
-        self, state: "gen.OrchestrationState", converter: DataConverter = DEFAULT_CONVERTER, result_type: Any = Any
+        self, state: Any, converter: DataConverter = DEFAULT_CONVERTER, result_type: Any = Any
     ) -> None:
         #: "Running", "Completed", "Failed" or "NotFound".
         self.status: str = state.status
         #: The orchestration's return value when Completed (as ``result_type`` when the
         #: call gave one, else the decoded JSON), else None.
-        self.output: Any = None if state.output is None else converter.from_payload(state.output, result_type, "output")
+        self.output: Optional[R] = None if state.output is None else converter.from_payload(state.output, result_type, "output")
         #: The failure message when Failed, else None.
         self.error: Optional[str] = state.error
         #: The last custom status the orchestration set, or None.
@@ -80,8 +90,9 @@ def _converter(value: Optional[DataConverter]) -> DataConverter:
     return value
 
 
-def _same(value: Any) -> Any:
-    return value
+def nothing(value: Any) -> None:
+    """The conversion of a native call that returns nothing."""
+    return None
 
 
 def version_seen(value: Any) -> int:
@@ -101,7 +112,7 @@ class TypedClientMethods:
     _start: Callable[..., None]
     _raise: Callable[..., None]
     _enqueue: Callable[..., None]
-    wait_for_orchestration: Callable[..., "OrchestrationResult"]
+    wait_for_orchestration: Callable[..., "OrchestrationResult[Any]"]
     get_kv_value: Callable[..., Optional[str]]
     wait_for_kv_value: Callable[..., str]
 
@@ -124,6 +135,11 @@ class TypedClientMethods:
     def enqueue_event_typed(self, instance_id: str, queue: str, data: Any = None) -> None:
         """``enqueue_event`` with the typed encoding of ``data``."""
         return self._enqueue(instance_id, queue, self._typed(data, f"data for queue {queue!r}"))
+
+    @overload
+    def wait_for_orchestration_typed(self, instance_id: str, timeout_ms: int = ..., *, result_type: Type[R]) -> R: ...
+    @overload
+    def wait_for_orchestration_typed(self, instance_id: str, timeout_ms: int = ..., *, result_type: Any = ...) -> Any: ...
 
     def wait_for_orchestration_typed(self, instance_id: str, timeout_ms: int = 30_000, *, result_type: Any = Any) -> Any:
         """Wait for the instance to end and return its output (as ``result_type``).
@@ -180,7 +196,7 @@ class Client(AdminMethods, TypedClientMethods):
     def _unseal(self, text: Optional[str]) -> Optional[str]:
         return None if text is None else self._converter.unseal(text)
 
-    def _result(self, result_type: Any) -> Callable[[Any], "OrchestrationResult"]:
+    def _result(self, result_type: Any) -> Callable[[Any], "OrchestrationResult[Any]"]:
         return lambda state: OrchestrationResult(state, self._converter, result_type)
 
     def __enter__(self) -> "Client":
@@ -197,10 +213,15 @@ class Client(AdminMethods, TypedClientMethods):
     # returns what it returns: ``duroxide.aio.Client`` reuses these methods (their
     # checks and conversions) with a ``_call`` that awaits the native async client.
 
-    def _call(self, method: str, *args: Any, convert: Callable[[Any], Any] = _same) -> Any:
+    def _call(self, method: str, *args: Any, convert: Callable[[Any], T]) -> T:
         with translate_errors():
             result = getattr(self._native, method)(*args)
         return convert(result)
+
+    @overload
+    def start_orchestration(self, instance_id: str, name: "OrchestrationFn[I]", input: I = ...) -> None: ...
+    @overload
+    def start_orchestration(self, instance_id: str, name: str, input: Any = ...) -> None: ...
 
     def start_orchestration(self, instance_id: str, name: Union[str, Callable[..., Any]], input: Any = None) -> None:
         """Start orchestration ``name`` (latest version) as ``instance_id`` with ``input``.
@@ -211,7 +232,14 @@ class Client(AdminMethods, TypedClientMethods):
         name = name_of("start_orchestration()", "orchestration", name)[0]
         return self._start(instance_id, name, self._encode(input, f"input of orchestration {name!r}"), None)
 
-    def start_orchestration_versioned(self, instance_id: str, name: Union[str, Callable[..., Any]], input: Any, version: str) -> None:
+    @overload
+    def start_orchestration_versioned(self, instance_id: str, name: "OrchestrationFn[I]", input: I, version: str) -> None: ...
+    @overload
+    def start_orchestration_versioned(self, instance_id: str, name: str, input: Any, version: str) -> None: ...
+
+    def start_orchestration_versioned(
+        self, instance_id: str, name: Union[str, Callable[..., Any]], input: Any, version: str
+    ) -> None:
         """Start ``version`` of orchestration ``name``."""
         name = name_of("start_orchestration_versioned()", "orchestration", name)[0]
         payload = self._encode(input, f"input of orchestration {name!r}")
@@ -220,16 +248,30 @@ class Client(AdminMethods, TypedClientMethods):
     def _start(self, instance_id: str, name: str, payload: str, version: Optional[str]) -> None:
         _validate.instance_id(instance_id)
         _str("name", name)
-        return self._call("start_orchestration", instance_id, name, payload, version)
+        return self._call("start_orchestration", instance_id, name, payload, version, convert=nothing)
 
-    def get_status(self, instance_id: str, *, result_type: Any = Any) -> OrchestrationResult:
+    @overload
+    def get_status(self, instance_id: str, *, result_type: Type[R]) -> OrchestrationResult[R]: ...
+    @overload
+    def get_status(self, instance_id: str, *, result_type: Any = ...) -> OrchestrationResult[Any]: ...
+
+    def get_status(self, instance_id: str, *, result_type: Any = Any) -> OrchestrationResult[Any]:
         """The instance's state now (status "NotFound" when it does not exist); its output
         as ``result_type`` when given."""
         return self._call("get_status", _str("instance_id", instance_id), convert=self._result(result_type))
 
+    @overload
+    def wait_for_orchestration(
+        self, instance_id: str, timeout_ms: int = ..., *, result_type: Type[R]
+    ) -> OrchestrationResult[R]: ...
+    @overload
+    def wait_for_orchestration(
+        self, instance_id: str, timeout_ms: int = ..., *, result_type: Any = ...
+    ) -> OrchestrationResult[Any]: ...
+
     def wait_for_orchestration(
         self, instance_id: str, timeout_ms: int = 30_000, *, result_type: Any = Any
-    ) -> OrchestrationResult:
+    ) -> OrchestrationResult[Any]:
         """Wait until the instance Completes or Fails and return its result, its output as
         ``result_type`` when given (e.g. a dataclass: a payload that cannot become one
         raises :class:`~duroxide.PayloadError` naming the field).
@@ -247,7 +289,7 @@ class Client(AdminMethods, TypedClientMethods):
 
     def wait_for_status_change(
         self, instance_id: str, last_seen_version: int = 0, poll_interval_ms: int = 50, timeout_ms: int = 30_000
-    ) -> Optional[OrchestrationResult]:
+    ) -> Optional[OrchestrationResult[Any]]:
         """Wait until the custom status version exceeds ``last_seen_version``.
 
         Returns the new state, or None when ``timeout_ms`` passes or the instance ended
@@ -280,7 +322,7 @@ class Client(AdminMethods, TypedClientMethods):
         return self._raise(instance_id, event_name, self._encode(data, f"data of event {event_name!r}"))
 
     def _raise(self, instance_id: str, event_name: str, payload: str) -> None:
-        return self._call("raise_event", _str("instance_id", instance_id), _str("event_name", event_name), payload)
+        return self._call("raise_event", _str("instance_id", instance_id), _str("event_name", event_name), payload, convert=nothing)
 
     def enqueue_event(
         self, instance_id: str, queue: Optional[str] = None, data: Any = None, *, queue_name: Optional[str] = None
@@ -295,10 +337,12 @@ class Client(AdminMethods, TypedClientMethods):
             if queue is not None:
                 raise TypeError("pass 'queue' or 'queue_name', not both")
             queue = queue_name
+        if queue is None:
+            raise TypeError("enqueue_event() needs the queue name")
         return self._enqueue(instance_id, queue, self._encode(data, f"data for queue {queue!r}"))
 
     def _enqueue(self, instance_id: str, queue: str, payload: str) -> None:
-        return self._call("enqueue_event", _str("instance_id", instance_id), _str("queue", queue), payload)
+        return self._call("enqueue_event", _str("instance_id", instance_id), _str("queue", queue), payload, convert=nothing)
 
     def cancel_instance(self, instance_id: str, reason: str = "") -> None:
         """Cancel a running instance: it ends "Failed" with error "canceled: <reason>".
@@ -308,7 +352,7 @@ class Client(AdminMethods, TypedClientMethods):
         if not isinstance(reason, str):
             raise TypeError(f"reason must be a str, got {type(reason).__name__}")
         _validate.text("reason", reason, allow_empty=True)
-        return self._call("cancel_instance", _str("instance_id", instance_id), reason)
+        return self._call("cancel_instance", _str("instance_id", instance_id), reason, convert=nothing)
 
     # -- key-value state ------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Coroutine, Generator, Mapping, Optional, Sequence, TypeVar, Union, overload
 
 from . import _retry, _validate
 from ._activity_tag import NO_TAG, ActivityTag
@@ -21,6 +21,9 @@ __all__ = ["OrchestrationContext", "ActivityContext", "ScheduledTask", "Activity
 
 #: The original SDK's name for what ``schedule_activity`` returns.
 ScheduledTask = ActivityTask
+
+I = TypeVar("I")  # noqa: E741 - a registered function's input type
+R = TypeVar("R")  # its result type
 
 
 
@@ -92,7 +95,7 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
     __slots__ = ("_native", "_converter", "instance_id", "execution_id", "orchestration_name", "orchestration_version")
 
     def __init__(
-        self, native: "gen.OrchestrationContext", info: "gen.OrchestrationInfo", converter: DataConverter = DEFAULT_CONVERTER
+        self, native: Any, info: Any, converter: DataConverter = DEFAULT_CONVERTER
     ) -> None:
         self._native = native
         #: Encodes the inputs this context schedules and decodes typed results.
@@ -112,9 +115,20 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
 
     # -- activities -------------------------------------------------------------------
 
+    @overload
+    def schedule_activity(
+        self, name: Callable[[ActivityContext, I], Coroutine[Any, Any, R]], input: I = ..., session_id: Optional[str] = ...
+    ) -> ActivityTask[R]: ...
+    @overload
+    def schedule_activity(
+        self, name: Callable[[ActivityContext, I], R], input: I = ..., session_id: Optional[str] = ...
+    ) -> ActivityTask[R]: ...
+    @overload
+    def schedule_activity(self, name: str, input: Any = ..., session_id: Optional[str] = ...) -> ActivityTask[Any]: ...
+
     def schedule_activity(
         self, name: Union[str, Callable[..., Any]], input: Any = None, session_id: Optional[str] = None
-    ) -> ActivityTask:
+    ) -> ActivityTask[Any]:
         """Run activity ``name`` with ``input``; yields its return value.
 
         ``name`` may be the registered function itself: then the yield returns its
@@ -131,19 +145,50 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
         }
         return ActivityTask("activity", command, result_type)
 
-    def schedule_activity_on_session(self, name: str, input: Any, session_id: str) -> ActivityTask:
+    def schedule_activity_on_session(self, name: str, input: Any, session_id: str) -> ActivityTask[Any]:
         """``schedule_activity`` pinned to the worker that owns ``session_id``."""
         return self.schedule_activity(name, input, session_id=_session(session_id))
 
+    @overload
+    def schedule_activity_with_retry(
+        self,
+        name: Callable[[ActivityContext, I], Coroutine[Any, Any, R]],
+        input: I,
+        policy: Optional[Mapping[str, Any]] = ...,
+        session_id: Optional[str] = ...,
+        *,
+        retry: Optional[Mapping[str, Any]] = ...,
+    ) -> Task[R]: ...
+    @overload
+    def schedule_activity_with_retry(
+        self,
+        name: Callable[[ActivityContext, I], R],
+        input: I,
+        policy: Optional[Mapping[str, Any]] = ...,
+        session_id: Optional[str] = ...,
+        *,
+        retry: Optional[Mapping[str, Any]] = ...,
+    ) -> Task[R]: ...
+    @overload
     def schedule_activity_with_retry(
         self,
         name: str,
+        input: Any,
+        policy: Optional[Mapping[str, Any]] = ...,
+        session_id: Optional[str] = ...,
+        *,
+        retry: Optional[Mapping[str, Any]] = ...,
+    ) -> Task[Any]: ...
+
+    def schedule_activity_with_retry(
+        self,
+        name: Union[str, Callable[..., Any]],
         input: Any,
         policy: Optional[Mapping[str, Any]] = None,
         session_id: Optional[str] = None,
         *,
         retry: Optional[Mapping[str, Any]] = None,
-    ) -> Task:
+    ) -> Task[Any]:
         """Run an activity, retrying failures per ``policy``.
 
         ``policy`` keys: ``max_attempts`` (default 3), ``backoff`` ("none", "fixed",
@@ -152,30 +197,30 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
         timed-out attempt is not retried) and ``total_timeout_ms`` (across all attempts).
         Waits between attempts are durable timers.
         """
-        policy = _one_of("policy", policy, "retry", retry)
+        chosen: Mapping[str, Any] = _one_of("policy", policy, "retry", retry)
         name, result_type = name_of("ctx.schedule_activity_with_retry()", "activity", name)
         command = {
             "t": "retry",
             "name": _name("activity name", name),
             "input": self._converter.to_payload(input, f"input of activity {name!r}"),
             "session": None if optional_str("session_id", session_id) is None else _session(session_id),
-            "policy": _retry.normalize(policy),
+            "policy": _retry.normalize(chosen),
         }
         return Task("activity", command, result_type)
 
     def schedule_activity_with_retry_on_session(
         self, name: str, input: Any, policy: Mapping[str, Any], session_id: str
-    ) -> Task:
+    ) -> Task[Any]:
         """``schedule_activity_with_retry`` with every attempt on ``session_id``'s worker."""
         return self.schedule_activity_with_retry(name, input, policy, session_id=_session(session_id))
 
     # -- time, events ---------------------------------------------------------------
 
-    def schedule_timer(self, delay_ms: Union[int, float]) -> Task:
+    def schedule_timer(self, delay_ms: Union[int, float]) -> Task[None]:
         """A durable timer: yields ``None`` after ``delay_ms`` milliseconds, across restarts."""
         return Task("timer", {"t": "timer", "ms": _delay_ms(delay_ms)})
 
-    def wait_for_event(self, name: str) -> Task:
+    def wait_for_event(self, name: str) -> Task[Any]:
         """Yields the data of the next event ``name`` raised with ``client.raise_event``.
 
         Events raised before the orchestration reaches this wait are not kept; use
@@ -183,7 +228,7 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
         """
         return Task("wait", {"t": "wait", "name": _name("event name", name)})
 
-    def dequeue_event(self, queue: Optional[str] = None, *, queue_name: Optional[str] = None) -> Task:
+    def dequeue_event(self, queue: Optional[str] = None, *, queue_name: Optional[str] = None) -> Task[Any]:
         """Yields the next message of ``queue`` (FIFO), sent with ``client.enqueue_event``.
         Messages wait in the queue until dequeued, and survive ``continue_as_new``.
         (``queue_name=`` is the original SDK's spelling.)"""
@@ -192,7 +237,7 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
 
     # -- other orchestrations ---------------------------------------------------------
 
-    def _sub(self, name: Any, version: Optional[str], instance_id: Optional[str], input: Any) -> Task:
+    def _sub(self, name: Any, version: Optional[str], instance_id: Optional[str], input: Any) -> Task[Any]:
         name, result_type = name_of("ctx.schedule_sub_orchestration()", "orchestration", name)
         command = {
             "t": "sub",
@@ -203,30 +248,54 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
         }
         return Task("sub_orchestration", command, result_type)
 
-    def schedule_sub_orchestration(self, name: str, input: Any = None) -> Task:
+    @overload
+    def schedule_sub_orchestration(
+        self, name: Callable[[OrchestrationContext, I], Generator[Any, Any, R]], input: I = ...
+    ) -> Task[R]: ...
+    @overload
+    def schedule_sub_orchestration(
+        self, name: Callable[[OrchestrationContext, I], Coroutine[Any, Any, R]], input: I = ...
+    ) -> Task[R]: ...
+    @overload
+    def schedule_sub_orchestration(self, name: str, input: Any = ...) -> Task[Any]: ...
+
+    def schedule_sub_orchestration(self, name: Union[str, Callable[..., Any]], input: Any = None) -> Task[Any]:
         """Run orchestration ``name`` as a child; yields its output. A failed child raises
         :class:`~duroxide.SubOrchestrationFailedError`."""
         return self._sub(name, None, None, input)
 
-    def schedule_sub_orchestration_with_id(self, name: str, instance_id: str, input: Any = None) -> Task:
+    @overload
+    def schedule_sub_orchestration_with_id(
+        self, name: Callable[[OrchestrationContext, I], Generator[Any, Any, R]], instance_id: str, input: I = ...
+    ) -> Task[R]: ...
+    @overload
+    def schedule_sub_orchestration_with_id(
+        self, name: Callable[[OrchestrationContext, I], Coroutine[Any, Any, R]], instance_id: str, input: I = ...
+    ) -> Task[R]: ...
+    @overload
+    def schedule_sub_orchestration_with_id(self, name: str, instance_id: str, input: Any = ...) -> Task[Any]: ...
+
+    def schedule_sub_orchestration_with_id(
+        self, name: Union[str, Callable[..., Any]], instance_id: str, input: Any = None
+    ) -> Task[Any]:
         """``schedule_sub_orchestration`` with an explicit child instance id."""
         return self._sub(name, None, instance_id, input)
 
-    def schedule_sub_orchestration_versioned(self, name: str, version: Optional[str], input: Any = None) -> Task:
+    def schedule_sub_orchestration_versioned(self, name: str, version: Optional[str], input: Any = None) -> Task[Any]:
         """``schedule_sub_orchestration`` running ``version`` of the child (None: latest)."""
         return self._sub(name, version, None, input)
 
     def schedule_sub_orchestration_versioned_with_id(
         self, name: str, version: Optional[str], instance_id: str, input: Any = None
-    ) -> Task:
+    ) -> Task[Any]:
         """Versioned sub-orchestration with an explicit child instance id."""
         return self._sub(name, version, instance_id, input)
 
-    def start_orchestration(self, name: str, instance_id: str, input: Any = None) -> Task:
+    def start_orchestration(self, name: str, instance_id: str, input: Any = None) -> Task[Any]:
         """Start an independent orchestration (fire-and-forget); yields ``None`` at once."""
         return self.start_orchestration_versioned(name, None, instance_id, input)
 
-    def start_orchestration_versioned(self, name: str, version: Optional[str], instance_id: str, input: Any = None) -> Task:
+    def start_orchestration_versioned(self, name: str, version: Optional[str], instance_id: str, input: Any = None) -> Task[Any]:
         """``start_orchestration`` running ``version`` (None: latest)."""
         name, _ = name_of("ctx.start_orchestration()", "orchestration", name)
         command = {
@@ -238,12 +307,12 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
         }
         return Task("start_orchestration", command)
 
-    def continue_as_new(self, input: Any = None) -> Task:
+    def continue_as_new(self, input: Any = None) -> Task[Any]:
         """End this execution and start the next one with ``input`` and an empty history.
         Nothing after this yield runs."""
         return Task("continue_as_new", {"t": "can", "input": self._converter.to_payload(input, "continue_as_new input")})
 
-    def continue_as_new_versioned(self, input: Any, version: str) -> Task:
+    def continue_as_new_versioned(self, input: Any, version: str) -> Task[Any]:
         """``continue_as_new`` into ``version`` of this orchestration."""
         return Task(
             "continue_as_new",
@@ -252,17 +321,17 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
 
     # -- deterministic values -----------------------------------------------------------
 
-    def new_guid(self) -> Task:
+    def new_guid(self) -> Task[str]:
         """Yields a new UUID string, the same one on every replay."""
         return Task("new_guid", {"t": "guid"})
 
-    def utc_now(self) -> Task:
+    def utc_now(self) -> Task[int]:
         """Yields the current time in milliseconds since the epoch, stable on replay."""
         return Task("utc_now", {"t": "now"})
 
     # -- composition ----------------------------------------------------------------------
 
-    def all(self, tasks: Sequence[Task], *, return_exceptions: bool = False) -> AllTask:
+    def all(self, tasks: Sequence[Task[Any]], *, return_exceptions: bool = False) -> AllTask:
         """Run ``tasks`` concurrently; yields a list of their results in order.
 
         Activity and sub-orchestration items are their values; a timer item is
@@ -272,7 +341,7 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
         """
         return AllTask(require_tasks("ctx.all()", tasks), bool(return_exceptions))
 
-    def race(self, *tasks: Union[Task, Sequence[Task]]) -> RaceTask:
+    def race(self, *tasks: Union[Task[Any], Sequence[Task[Any]]]) -> RaceTask:
         """Run tasks concurrently; yields ``{"index": i, "value": v}`` for the first to
         finish (``v`` shaped as in ``all``). The others are cancelled. Takes two or more
         tasks, as arguments or as one list."""
@@ -287,7 +356,7 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
     @property
     def is_replaying(self) -> bool:
         """True while the engine re-runs steps already in history."""
-        return self._native.is_replaying()
+        return bool(self._native.is_replaying())
 
     def set_custom_status(self, status: Any) -> None:
         """Publish progress for clients (``OrchestrationResult.custom_status``).
@@ -333,7 +402,7 @@ class ActivityContext(_Tracing):
     )
 
     def __init__(
-        self, native: "gen.ActivityContext", info: "gen.ActivityInfo", converter: DataConverter = DEFAULT_CONVERTER
+        self, native: Any, info: Any, converter: DataConverter = DEFAULT_CONVERTER
     ) -> None:
         self._native = native
         self._converter = converter
@@ -355,7 +424,7 @@ class ActivityContext(_Tracing):
     def is_cancelled(self) -> bool:
         """True once the orchestration no longer needs this result (it lost a race, the
         orchestration ended, ...). Long activities should check it and return early."""
-        return self._native.is_cancelled()
+        return bool(self._native.is_cancelled())
 
     def get_client(self) -> "Client":
         """A :class:`~duroxide.Client` on the runtime's provider, e.g. to start instances."""

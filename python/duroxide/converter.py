@@ -22,6 +22,8 @@ and pass the same converter to every ``Runtime`` and ``Client`` of a deployment.
 from __future__ import annotations
 
 import base64
+import binascii
+import json
 import dataclasses
 import datetime as _dt
 import decimal
@@ -43,7 +45,7 @@ _NONE_TYPE = type(None)
 _UNIONS = (typing.Union,) + ((types.UnionType,) if hasattr(types, "UnionType") else ())
 
 
-def _pydantic_model() -> Optional[type]:
+def _pydantic_model() -> Any:  # pydantic.BaseModel, or None
     module = sys.modules.get("pydantic")  # only when the application imported it
     return getattr(module, "BaseModel", None) if module is not None else None
 
@@ -83,6 +85,11 @@ class DataConverter:
     def from_payload(self, text: str, hint: Any = Any, what: str = "payload") -> Any:
         """The value of payload ``text`` as type ``hint`` (``Any``: as decoded JSON)."""
         raise NotImplementedError
+
+    def from_json(self, value: Any, hint: Any, path: str = "payload") -> Any:
+        """``value`` (decoded JSON, as a task's result arrives) as type ``hint``. This
+        default goes through :meth:`from_payload`; :class:`JsonConverter` decodes directly."""
+        return self.from_payload(self.seal(json.dumps(value)), hint, path)
 
 
 class JsonConverter(DataConverter):
@@ -136,7 +143,7 @@ class JsonConverter(DataConverter):
             return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
         model = _pydantic_model()
         if model is not None and isinstance(value, model):
-            return value.model_dump(mode="json")
+            return typing.cast(Any, value).model_dump(mode="json")
         if isinstance(value, enum.Enum):
             return value.value
         if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
@@ -215,14 +222,14 @@ class JsonConverter(DataConverter):
         model = _pydantic_model()
         if model is not None and issubclass(cls, model):
             try:
-                return cls.model_validate(value)
+                return typing.cast(Any, cls).model_validate(value)
             except Exception as e:  # noqa: BLE001 - pydantic's ValidationError, with its field paths
                 raise PayloadError(f"{path}: not a valid {cls.__name__}: {e}") from None
         parse = _PARSERS.get(cls)
         if parse is not None:
             try:
                 return parse(value)
-            except (TypeError, ValueError, decimal.InvalidOperation, base64.binascii.Error):
+            except (TypeError, ValueError, decimal.InvalidOperation, binascii.Error):
                 raise self._mismatch(path, cls, value) from None
         if cls in (list, dict, tuple):
             self._expect(isinstance(value, list if cls is not dict else dict), path, cls, value)

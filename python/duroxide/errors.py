@@ -126,4 +126,5 @@ def log_file_error(exc: OSError) -> LogFileError:
     if cls is None:
         cls = LogFileError if kind is OSError else type(f"LogFile{kind.__name__}", (LogFileError, kind), {})
         _LOG_FILE_ERRORS[kind] = cls
-    return cls(exc.errno, exc.strerror, exc.filename)
+    error: LogFileError = cls(exc.errno, exc.strerror, exc.filename)
+    return error

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields
-from typing import Iterable, Optional, Tuple
+from typing import Any, Iterable, Optional, Tuple
 
 from . import _validate
 from ._native import gen
@@ -90,7 +90,7 @@ TagFilter.ANY = TagFilter("any")  # type: ignore[attr-defined]
 TagFilter.NONE = TagFilter("none")  # type: ignore[attr-defined]
 
 
-def _flatten(tags: Iterable) -> Tuple[str, ...]:
+def _flatten(tags: Iterable[Any]) -> Tuple[str, ...]:
     items = list(tags)
     if len(items) == 1 and isinstance(items[0], (list, tuple, set, frozenset)):
         items = sorted(items[0]) if isinstance(items[0], (set, frozenset)) else list(items[0])
@@ -196,7 +196,7 @@ class RuntimeOptions:
                 f"worker_tag_filter must be a TagFilter (e.g. TagFilter.tags('gpu')), got {type(self.worker_tag_filter).__name__}"
             )
 
-    def _to_native(self) -> "gen.RuntimeConfig":
+    def _to_native(self) -> Any:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         tag_filter: TagFilter = values.pop("worker_tag_filter")
         checks = {
@@ -218,6 +218,6 @@ def _int(name: str, value: object, low: int, high: int) -> None:
         raise InvalidArgumentError(f"{name} must be an integer from {low} to {high}, got {value!r}")
 
 
-def _choice(name: str, value: object, allowed: tuple) -> None:
+def _choice(name: str, value: object, allowed: Tuple[str, ...]) -> None:
     if value not in allowed:
         raise InvalidArgumentError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")

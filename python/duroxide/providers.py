@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Callable, Union
+from typing import Any, Callable, Union
 
 from ._native import gen, translate_errors
 from .errors import InvalidArgumentError
@@ -16,13 +16,13 @@ class Provider:
 
     __slots__ = ("_native",)
 
-    def __init__(self, native: "gen.Provider") -> None:
+    def __init__(self, native: Any) -> None:
         self._native = native
 
     @property
     def kind(self) -> str:
         """"sqlite" or "postgres"."""
-        return self._native.kind()
+        return str(self._native.kind())
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
@@ -119,7 +119,7 @@ class PostgresProvider(Provider):
         return cls(native)
 
 
-class _PasswordSource(gen.CredentialSource):
+class _PasswordSource(gen.CredentialSource):  # type: ignore[misc]  # a generated base (Any to checkers)
     """Asks the user's callable; what it raises becomes a clear error, never a crash."""
 
     def __init__(self, password: Callable[[], str]) -> None:

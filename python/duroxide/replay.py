@@ -120,7 +120,7 @@ class Replayer:
         for key, fn in (orchestrations or {}).items():
             name, version = (key, "1.0.0") if isinstance(key, str) else key
             self.register(name, fn, version=version)
-        self._native: Optional["gen.Replayer"] = None
+        self._native: Optional[Any] = None
         self._converter = data_converter or (runtime._converter if runtime is not None else DEFAULT_CONVERTER)
 
     def register(self, name: str, fn: Callable[..., Any], *, version: str = "1.0.0", typed: bool = False) -> None:
@@ -136,7 +136,7 @@ class Replayer:
     def _lookup(self, name: str, version: str) -> Optional[_callbacks.Registered]:
         return self._registered.get((name, version)) or self._registered.get((name, ANY_VERSION))
 
-    def _replayer(self) -> "gen.Replayer":
+    def _replayer(self) -> Any:
         if self._native is None:
             registrations = [gen.OrchestrationRegistration(name=n, version=v) for (n, v) in self._registered]
             self._native = gen.Replayer(_callbacks.Stepper(self._lookup, self._converter), registrations)

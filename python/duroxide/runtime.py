@@ -22,8 +22,8 @@ _DEFAULT_VERSION = "1.0.0"
 _RESERVED_PREFIX = "__duroxide"
 
 
-def _check_name(what: str, name: Any) -> str:
-    _validate.name(f"{what} name", name)
+def _check_name(what: str, name: object) -> str:
+    name = _validate.name(f"{what} name", name)
     if name.startswith(_RESERVED_PREFIX):
         raise InvalidArgumentError(f"{what} name {name!r} uses the reserved prefix {_RESERVED_PREFIX!r}")
     return name
@@ -71,7 +71,7 @@ class Runtime:
         self._converter = data_converter or DEFAULT_CONVERTER
         self._orchestrations: Dict[Tuple[str, str], _callbacks.Registered] = {}
         self._activities: Dict[str, _callbacks.Registered] = {}
-        self._native: Optional["gen.Runtime"] = None
+        self._native: Optional[Any] = None
         self._invoker: Optional[_callbacks.Invoker] = None
         self._stopped = False
         self._lock = threading.Lock()

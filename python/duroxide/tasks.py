@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import inspect
 
-from typing import Any, Dict, Generator, List, Optional, Sequence
+from typing import Any, Dict, Generator, Generic, List, Optional, Sequence, TypeVar
 
 from .errors import InvalidArgumentError
 
 __all__ = ["Task", "ActivityTask", "AllTask", "RaceTask"]
 
+#: What a task's ``yield``/``await`` gives back.
+R_co = TypeVar("R_co", covariant=True)
 
-class Task:
-    """Something an orchestration can ``yield``. Create tasks with ``ctx.*`` methods."""
+
+class Task(Generic[R_co]):
+    """Something an orchestration can ``yield`` (or ``await``). Create tasks with ``ctx.*``
+    methods. ``Task[Receipt]``: awaiting it gives a ``Receipt`` (type checkers know it)."""
 
     __slots__ = ("_kind", "_command", "result_type")
 
@@ -38,18 +42,19 @@ class Task:
         details = ", ".join(f"{k}={v!r}" for k, v in self._command.items() if k not in ("t", "tasks"))
         return f"<{type(self).__name__} {self._kind}{': ' + details if details else ''}>"
 
-    def __await__(self) -> Generator["Task", Any, Any]:
+    def __await__(self) -> Generator["Task[Any]", Any, R_co]:
         # `await task` in an async def orchestration is `yield task` in a generator one:
         # the driver receives the task and sends its result back.
-        return (yield self)
+        result: R_co = yield self
+        return result
 
 
-class ActivityTask(Task):
+class ActivityTask(Task[R_co]):
     """An activity call. ``with_tag`` routes it to workers that accept that tag."""
 
     __slots__ = ()
 
-    def with_tag(self, tag: str) -> "ActivityTask":
+    def with_tag(self, tag: str) -> "ActivityTask[R_co]":
         """Route this task to runtimes whose ``worker_tag_filter`` accepts ``tag`` (see
         :class:`~duroxide.TagFilter`); returns the task itself, so both
         ``yield ctx.schedule_activity(...).with_tag("gpu")`` and ``task.with_tag("gpu");
@@ -72,7 +77,7 @@ class ActivityTask(Task):
 MAX_NESTING = 32
 
 
-def _depth(children: Sequence[Task]) -> int:
+def _depth(children: Sequence[Task[Any]]) -> int:
     inner = [getattr(c, "depth", 0) for c in children]
     depth = 1 + (max(inner) if inner else 0)
     if depth > MAX_NESTING:
@@ -83,33 +88,33 @@ def _depth(children: Sequence[Task]) -> int:
     return depth
 
 
-class AllTask(Task):
+class AllTask(Task[List[Any]]):
     """Waits for every child task; see ``OrchestrationContext.all``. ``plain``: items are
     the children's values as they are (``all_typed``), not ``{"ok": ...}`` for events."""
 
     __slots__ = ("children", "return_exceptions", "plain", "depth")
 
-    def __init__(self, children: Sequence[Task], return_exceptions: bool, plain: bool = False) -> None:
-        self.children: List[Task] = list(children)
+    def __init__(self, children: Sequence[Task[Any]], return_exceptions: bool, plain: bool = False) -> None:
+        self.children: List[Task[Any]] = list(children)
         self.depth = _depth(self.children)
         self.return_exceptions = return_exceptions
         self.plain = plain
         super().__init__("all", {"t": "all", "tasks": [c._command for c in self.children]})
 
 
-class RaceTask(Task):
+class RaceTask(Task[Dict[str, Any]]):
     """Waits for the first child task to finish; see ``OrchestrationContext.race``."""
 
     __slots__ = ("children", "plain", "depth")
 
-    def __init__(self, children: Sequence[Task], plain: bool = False) -> None:
-        self.children: List[Task] = list(children)
+    def __init__(self, children: Sequence[Task[Any]], plain: bool = False) -> None:
+        self.children: List[Task[Any]] = list(children)
         self.depth = _depth(self.children)
         self.plain = plain
         super().__init__("race", {"t": "race", "tasks": [c._command for c in self.children]})
 
 
-def require_tasks(what: str, tasks: Sequence[Any]) -> List[Task]:
+def require_tasks(what: str, tasks: Sequence[Any]) -> List[Task[Any]]:
     """The list of tasks, or TypeError naming the first thing that is not one."""
     items = list(tasks)
     for i, t in enumerate(items):

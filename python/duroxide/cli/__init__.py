@@ -62,11 +62,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     except DuroxideError as e:
         print(f"duroxide: {type(e).__name__}: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # `duroxide list | head`: the reader left; nothing to say
+        return 0
     except OSError as e:  # a file or directory the command could not read or write
         print(f"duroxide: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("duroxide: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Dict
 
 from .._views import instance_record, instance_tree, list_instances
+from ..admin import InstanceInfo
 from ..client import Client
 from ..errors import InstanceNotFoundError
 from ._common import EXIT_OK, CliError, Progress, add_command, open_db
@@ -43,7 +44,7 @@ def connect(args: Any) -> Client:
     return Client(open_db(args.db, args.schema))
 
 
-def info_of(client: Client, instance_id: str):
+def info_of(client: Client, instance_id: str) -> InstanceInfo:
     try:
         return client.get_instance_info(instance_id)
     except InstanceNotFoundError:
@@ -71,7 +72,7 @@ def run_list(args: Any) -> int:
 def run_show(args: Any) -> int:
     with connect(args) as client:
         info_of(client, args.id)
-        record = {k if not k.endswith("_ms") else k[:-3]: when(v) if k.endswith("_ms") else v
+        record: Dict[str, Any] = {k if not k.endswith("_ms") else k[:-3]: when(v) if k.endswith("_ms") else v
                   for k, v in instance_record(client, args.id).items()}
         if args.json:
             as_json(record)

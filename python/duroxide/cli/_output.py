@@ -9,10 +9,10 @@ import sys
 from dataclasses import asdict, is_dataclass
 from typing import Any, List, Optional, Sequence
 
-from .._views import duration  # noqa: F401 - the commands import it from here
+from .._views import duration as duration  # re-exported: the commands import it from here
 
 
-def table(headers: Sequence[str], rows: List[Sequence[Any]]) -> None:
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """An aligned text table on stdout (the last column is never padded)."""
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]

@@ -47,11 +47,11 @@ class TestClient(Client):
         self._env.start()
         super()._start(instance_id, name, payload, version)
 
-    def wait_for_orchestration(self, instance_id: str, timeout_ms: int = 30_000, *, result_type: Any = Any) -> OrchestrationResult:
+    def wait_for_orchestration(self, instance_id: str, timeout_ms: int = 30_000, *, result_type: Any = Any) -> OrchestrationResult[Any]:
         with self._env.skipping_time():
             return super().wait_for_orchestration(instance_id, timeout_ms, result_type=result_type)
 
-    def wait_for_status_change(self, *args: Any, **kwargs: Any) -> Optional[OrchestrationResult]:
+    def wait_for_status_change(self, *args: Any, **kwargs: Any) -> Optional[OrchestrationResult[Any]]:
         with self._env.skipping_time():
             return super().wait_for_status_change(*args, **kwargs)
 

@@ -78,7 +78,7 @@ def build(provider: Provider, *, allow_actions: bool, token: Optional[str], refr
             limit = max(1, min(1000, int(request.query_params.get("limit", "200"))))
         except ValueError:
             limit = 200
-        found = _views.list_instances(client, **chosen)
+        found = _views.list_instances(client, chosen["status"], chosen["name"], chosen["prefix"])
         query = urlencode({k: v for k, v in chosen.items() if v})
         return {"instances": found[:limit], "total": len(found), "filters": chosen, "query": query,
                 "statuses": STATUSES, "refresh_ms": refresh_ms}
@@ -90,7 +90,8 @@ def build(provider: Provider, *, allow_actions: bool, token: Optional[str], refr
         return page(request, "rows.html", **listing(request))
 
     def api_instances(request: Request) -> Response:
-        found = _views.list_instances(client, **filters(request))
+        chosen = filters(request)
+        found = _views.list_instances(client, chosen["status"], chosen["name"], chosen["prefix"])
         return JSONResponse([{"instance_id": i.info.instance_id, "orchestration": i.info.orchestration_name,
                               "version": i.info.orchestration_version, "status": i.info.status,
                               "created_ms": i.created_ms, "updated_ms": i.updated_ms} for i in found])
