@@ -16,7 +16,9 @@ python -m pip install --quiet --disable-pip-version-check "maturin>=1.9,<2.0" "p
     "fastapi>=0.100" "uvicorn>=0.20" \
     "starlette>=0.37" "jinja2>=3.1" "playwright>=1.40" \
     "pydantic>=2" \
-    "mypy==2.4.1" "pyright==1.1.414"  # examples/async_service, the dashboard, typed payloads, tests/test_typing.py
+    "mypy==2.4.1" "pyright==1.1.414" \
+    "opentelemetry-sdk>=1.20" "prometheus_client>=0.20"
+# (examples/async_service, the dashboard, typed payloads, tests/test_typing.py, observability)
 
 # A stale generated module from an older build breaks the package build.
 rm -rf python/duroxide/_ffi

@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -283,4 +284,6 @@ def test_the_replay_before_deploy_example_runs_as_documented(tmp_path):
     proc = subprocess.run([sys.executable, example], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "3/3 histories replay cleanly" in proc.stdout, proc.stdout
-    assert "3/3 histories diverge" in proc.stdout and "workflows_v2.py:7" in proc.stdout, proc.stdout
+    source = Path(example).with_name("workflows_v2.py").read_text().splitlines()
+    new_step = next(n for n, line in enumerate(source, 1) if "# new step" in line)
+    assert "3/3 histories diverge" in proc.stdout and f"workflows_v2.py:{new_step}" in proc.stdout, proc.stdout

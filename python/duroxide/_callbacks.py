@@ -17,7 +17,7 @@ import json
 import logging
 from typing import Any, Callable, Dict, Optional
 
-from . import errors
+from . import _observe, _trace_mark, errors
 from ._codec import encode_typed, storable
 from ._signatures import types_of
 from ._native import gen
@@ -177,22 +177,29 @@ def _not_a_task(name: str, yielded: Any, is_coroutine: bool) -> str:
 class _Live:
     """A generator suspended at a yield, waiting for the outcome of ``pending``."""
 
-    __slots__ = ("gen", "name", "pending", "registered")
+    __slots__ = ("gen", "name", "pending", "registered", "ctx")
 
-    def __init__(self, gen_: Any, name: str, registered: Registered) -> None:
+    def __init__(self, gen_: Any, name: str, registered: Registered, ctx: OrchestrationContext) -> None:
         self.gen = gen_
         self.name = name
         self.registered = registered
+        self.ctx = ctx
         self.pending: Optional[Task[Any]] = None
 
 
 class Stepper(gen.OrchestrationStepper):  # type: ignore[misc]  # a generated base (Any to checkers)
     """Creates and advances orchestration generators on behalf of the Rust driver."""
 
-    def __init__(self, lookup: OrchestrationLookup, converter: DataConverter = DEFAULT_CONVERTER) -> None:
+    def __init__(
+        self, lookup: OrchestrationLookup, converter: DataConverter = DEFAULT_CONVERTER,
+        client: Optional[Callable[[], Any]] = None,
+    ) -> None:
         self._lookup = lookup
         self._converter = converter
         self._live: Dict[int, _Live] = {}
+        # The runtime's client, for observability to read an ended execution's history
+        # (None in the offline replayer, which never ends anything live).
+        self._client = client
 
     # The three callbacks never raise into Rust: anything unexpected fails the step.
 
@@ -233,24 +240,37 @@ class Stepper(gen.OrchestrationStepper):  # type: ignore[misc]  # a generated ba
         registered = self._lookup(info.orchestration_name, info.orchestration_version)
         if registered is None:
             return _step_fail(f"orchestration {name!r} is not registered in this process")
+        mark, input = _trace_mark.split(input) if input.startswith(_trace_mark.MARK) else (None, input)
+        octx = OrchestrationContext(ctx, info, self._converter, mark)
         try:
             value = registered.decode_input(self._converter, input, f"orchestration {name!r}")
         except errors.PayloadError as e:  # before any user code runs
-            return _step_fail(str(e))
+            return self._ended(octx, _step_fail(str(e)))
         try:
-            result = registered.fn(OrchestrationContext(ctx, info, self._converter), value)
+            result = registered.fn(octx, value)
         except BaseException as e:  # noqa: B036 - user code must never escape into Rust
-            return self._failed(name, e)
+            return self._ended(octx, self._failed(name, e))
         if inspect.isgenerator(result) or inspect.iscoroutine(result):
-            return self._advance(generator_id, _Live(result, name, registered), None, None)
+            return self._advance(generator_id, _Live(result, name, registered, octx), None, None)
         if inspect.isasyncgen(result):
             result.aclose().close()
-            return _step_fail(
+            return self._ended(octx, _step_fail(
                 f"orchestration {name!r} is an async generator (an `async def` with `yield`); write either a "
                 "generator (`def`, `result = yield ctx.schedule_activity(...)`) or a coroutine "
                 "(`async def`, `result = await ctx.schedule_activity(...)`)"
-            )
-        return self._returned(name, registered, result)
+            ))
+        return self._ended(octx, self._returned(name, registered, result))
+
+    def _ended(self, ctx: OrchestrationContext, step: str) -> str:
+        """``step``, which ends the execution; a live (not replayed) end is reported to
+        observability, which builds the execution's span from its history."""
+        observer = _observe.observer
+        if observer is not None and self._client is not None and not ctx.is_replaying:
+            try:
+                observer.execution_ended(self._client(), ctx, ctx._trace_in)
+            except Exception:  # noqa: BLE001 - observability never fails a step
+                log.warning("observability could not take an ended execution", exc_info=True)
+        return step
 
     def _resume(self, generator_id: int, outcome_kind: int, payload: str) -> str:
         live = self._live.get(generator_id)
@@ -284,17 +304,18 @@ class Stepper(gen.OrchestrationStepper):  # type: ignore[misc]  # a generated ba
             yielded = live.gen.send(value) if error is None else live.gen.throw(error)
         except StopIteration as stop:
             self._live.pop(generator_id, None)
-            return self._returned(live.name, live.registered, stop.value)
+            return self._ended(live.ctx, self._returned(live.name, live.registered, stop.value))
         except BaseException as e:  # noqa: B036
             self._live.pop(generator_id, None)
-            return self._failed(live.name, e, inspect.iscoroutine(live.gen))
+            return self._ended(live.ctx, self._failed(live.name, e, inspect.iscoroutine(live.gen)))
         if not isinstance(yielded, Task):
             self._live.pop(generator_id, None)
             self.release_generator(live)
-            return _step_fail(_not_a_task(live.name, yielded, inspect.iscoroutine(live.gen)))
+            return self._ended(live.ctx, _step_fail(_not_a_task(live.name, yielded, inspect.iscoroutine(live.gen))))
         live.pending = yielded
         self._live[generator_id] = live
-        return json.dumps({"yield": {"task": yielded._command, "at": _location(live.gen)}})
+        step = json.dumps({"yield": {"task": yielded._command, "at": _location(live.gen)}})
+        return self._ended(live.ctx, step) if yielded._kind == "continue_as_new" else step
 
     def _returned(self, name: str, registered: Registered, value: Any) -> str:
         if inspect.isgenerator(value) or inspect.iscoroutine(value):
@@ -341,6 +362,12 @@ class Invoker(gen.ActivityInvoker):  # type: ignore[misc]  # a generated base (A
         input: str,
         completion: Any,
     ) -> None:
+        raw = input
+        mark, input = _trace_mark.split(input) if input.startswith(_trace_mark.MARK) else (None, input)
+        observer = _observe.observer
+        if observer is not None:
+            client = lambda: ActivityContext(ctx, info, self._converter).get_client()  # noqa: E731
+            completion = _observe.observed(observer, completion, info, mark, client, raw)
         registered = self._lookup(info.activity_name)
         if registered is not None and registered.is_async:
             try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, TypeVar, Union
 
-from . import _validate
+from . import _trace_mark, _validate
 from ._codec import decode, encode_typed
 from .errors import InvalidArgumentError
 from .tasks import ActivityTask, AllTask, RaceTask, Task, require_tasks
@@ -29,7 +29,10 @@ def _raw(converter: "DataConverter", value: Any, what: str) -> str:
 
 
 def _with_input(task: Task[Any], input_text: str) -> Task[Any]:
-    """``task`` with its (already encoded) input replaced."""
+    """``task`` with its (already encoded) input replaced, keeping its trace mark."""
+    mark = _trace_mark.split(task._command["input"])[0]
+    if mark is not None:
+        input_text = mark.text() + input_text
     command = {**task._command, "input": input_text}
     return type(task)(task.kind, command, task.result_type)
 

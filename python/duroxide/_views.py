@@ -4,9 +4,11 @@ the dashboard both show these."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from . import _trace_mark
 from .admin import InstanceInfo
 from .client import Client
 
@@ -57,6 +59,17 @@ def list_instances(
     return found
 
 
+def _without_mark(value: Any) -> Any:
+    """An input as its code received it: without the trace mark it may carry."""
+    if not (isinstance(value, str) and value.startswith(_trace_mark.MARK)):
+        return value
+    text = _trace_mark.strip(value)
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 def instance_record(client: Client, instance_id: str) -> Dict[str, Any]:
     """Everything ``show`` prints about one instance (InstanceNotFoundError when unknown)."""
     info = client.get_instance_info(instance_id)
@@ -74,7 +87,7 @@ def instance_record(client: Client, instance_id: str) -> Dict[str, Any]:
         "parent": info.parent_instance_id,
         "created_ms": created,
         "updated_ms": updated,
-        "input": started_data.get("input") if isinstance(started_data, dict) else None,
+        "input": _without_mark(started_data.get("input")) if isinstance(started_data, dict) else None,
         "output": state.output if state.status == "Completed" else None,
         "error": state.error,
         "custom_status": state.custom_status,

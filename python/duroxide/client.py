@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Callable, Coroutine, Dict, Generator, Generic, Optional, Type, TypeVar, Union, overload
 
-from . import _validate
+from . import _observe, _validate
 from ._client_admin import AdminMethods
 from ._codec import decode, encode_typed
 from ._signatures import name_of
@@ -248,6 +248,11 @@ class Client(AdminMethods, TypedClientMethods):
     def _start(self, instance_id: str, name: str, payload: str, version: Optional[str]) -> None:
         _validate.instance_id(instance_id)
         _str("name", name)
+        observer = _observe.observer
+        if observer is not None:  # the caller's trace context travels with the instance
+            mark = observer.caller_mark()
+            if mark is not None:
+                payload = mark.text() + payload
         return self._call("start_orchestration", instance_id, name, payload, version, convert=nothing)
 
     @overload

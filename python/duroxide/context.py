@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Coroutine, Generator, Mapping, Optional, Sequence, TypeVar, Union, overload
 
-from . import _retry, _validate
+from . import _retry, _trace_mark, _validate
 from ._activity_tag import NO_TAG, ActivityTag
 from ._signatures import name_of
 from .converter import DEFAULT_CONVERTER, DataConverter
@@ -92,12 +92,20 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
     key-value state) take effect at once. Everything here is deterministic on replay.
     """
 
-    __slots__ = ("_native", "_converter", "instance_id", "execution_id", "orchestration_name", "orchestration_version")
+    __slots__ = (
+        "_native", "_converter", "_trace_in", "_trace_out",
+        "instance_id", "execution_id", "orchestration_name", "orchestration_version",
+    )
 
     def __init__(
-        self, native: Any, info: Any, converter: DataConverter = DEFAULT_CONVERTER
+        self, native: Any, info: Any, converter: DataConverter = DEFAULT_CONVERTER,
+        trace: Optional[_trace_mark.TraceMark] = None,
     ) -> None:
         self._native = native
+        #: The trace context the instance's input carried, and the one it hands on to what
+        #: it schedules (None, None without: see duroxide._trace_mark).
+        self._trace_in = trace
+        self._trace_out = _trace_mark.for_children(trace, info.instance_id, info.execution_id)
         #: Encodes the inputs this context schedules and decodes typed results.
         self._converter = converter
         #: The instance id this orchestration runs as.
@@ -112,6 +120,14 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
             f"<OrchestrationContext {self.orchestration_name}@{self.orchestration_version} "
             f"instance={self.instance_id!r} execution={self.execution_id}>"
         )
+
+    def _marked(self, payload: str, *, retry: bool = False, own: bool = False) -> str:
+        """``payload`` with the trace mark this execution hands on (its own for the next
+        execution), when its input had one; decided by history alone (see _trace_mark)."""
+        mark = self._trace_in if own else self._trace_out
+        if mark is None:
+            return payload
+        return (mark._replace(retry=True) if retry else mark).text() + payload
 
     # -- activities -------------------------------------------------------------------
 
@@ -140,7 +156,7 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
         command = {
             "t": "activity",
             "name": _name("activity name", name),
-            "input": self._converter.to_payload(input, f"input of activity {name!r}"),
+            "input": self._marked(self._converter.to_payload(input, f"input of activity {name!r}")),
             "session": None if session_id is None else _session(session_id),
         }
         return ActivityTask("activity", command, result_type)
@@ -202,7 +218,7 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
         command = {
             "t": "retry",
             "name": _name("activity name", name),
-            "input": self._converter.to_payload(input, f"input of activity {name!r}"),
+            "input": self._marked(self._converter.to_payload(input, f"input of activity {name!r}"), retry=True),
             "session": None if optional_str("session_id", session_id) is None else _session(session_id),
             "policy": _retry.normalize(chosen),
         }
@@ -244,7 +260,7 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
             "name": _name("orchestration name", name),
             "version": _optional_version(version),
             "id": None if instance_id is None else _validate.identifier("instance_id", instance_id),
-            "input": self._converter.to_payload(input, f"input of sub-orchestration {name!r}"),
+            "input": self._marked(self._converter.to_payload(input, f"input of sub-orchestration {name!r}")),
         }
         return Task("sub_orchestration", command, result_type)
 
@@ -303,20 +319,25 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
             "name": _name("orchestration name", name),
             "version": _optional_version(version),
             "id": _instance_id(instance_id),
-            "input": self._converter.to_payload(input, f"input of orchestration {name!r}"),
+            "input": self._marked(self._converter.to_payload(input, f"input of orchestration {name!r}")),
         }
         return Task("start_orchestration", command)
 
     def continue_as_new(self, input: Any = None) -> Task[Any]:
         """End this execution and start the next one with ``input`` and an empty history.
         Nothing after this yield runs."""
-        return Task("continue_as_new", {"t": "can", "input": self._converter.to_payload(input, "continue_as_new input")})
+        text = self._marked(self._converter.to_payload(input, "continue_as_new input"), own=True)
+        return Task("continue_as_new", {"t": "can", "input": text})
 
     def continue_as_new_versioned(self, input: Any, version: str) -> Task[Any]:
         """``continue_as_new`` into ``version`` of this orchestration."""
         return Task(
             "continue_as_new",
-            {"t": "can", "input": self._converter.to_payload(input, "continue_as_new input"), "version": _validate.version("version", version)},
+            {
+                "t": "can",
+                "input": self._marked(self._converter.to_payload(input, "continue_as_new input"), own=True),
+                "version": _validate.version("version", version),
+            },
         )
 
     # -- deterministic values -----------------------------------------------------------

@@ -7,7 +7,7 @@ import inspect
 import threading
 from typing import Any, Callable, Dict, Optional, Tuple, TypeVar, overload
 
-from . import _callbacks, _signatures, _validate
+from . import _callbacks, _observe, _signatures, _validate
 from .converter import DEFAULT_CONVERTER, DataConverter
 from ._native import gen, translate_errors
 from .errors import ClosedError, InvalidArgumentError, RuntimeStateError
@@ -73,6 +73,7 @@ class Runtime:
         self._activities: Dict[str, _callbacks.Registered] = {}
         self._native: Optional[Any] = None
         self._invoker: Optional[_callbacks.Invoker] = None
+        self._client: Optional[Any] = None  # see _metrics_client
         self._stopped = False
         self._lock = threading.Lock()
 
@@ -205,13 +206,14 @@ class Runtime:
             native = gen.Runtime(
                 self._provider._native,
                 self._options._to_native(),
-                _callbacks.Stepper(lambda n, v: orchestrations.get((n, v)), self._converter),
+                _callbacks.Stepper(lambda n, v: orchestrations.get((n, v)), self._converter, self._metrics_client),
                 invoker,
             )
             registrations = [gen.OrchestrationRegistration(name=n, version=v) for (n, v) in orchestrations]
             with translate_errors():
                 native.start(registrations, list(activities))
             self._native, self._invoker = native, invoker
+        _observe.runtimes.add(self)
 
     def shutdown(self, timeout_ms: Optional[int] = None) -> None:
         """Stop the runtime, letting in-flight work finish for up to ``timeout_ms``
@@ -221,10 +223,20 @@ class Runtime:
         with self._lock:
             native, self._native, self._stopped = self._native, None, True
             invoker, self._invoker = self._invoker, None
+        _observe.runtimes.discard(self)
         if native is not None:
             native.shutdown(timeout_ms)
         if invoker is not None:
             invoker.close()
+
+    def _metrics_client(self) -> Any:
+        """A client on this runtime's store, made on first use: observability reads
+        histories and queue depths through it."""
+        if self._client is None:
+            from .client import Client
+
+            self._client = Client(self._provider, data_converter=self._converter)
+        return self._client
 
     @property
     def is_running(self) -> bool:
@@ -245,7 +257,7 @@ class Runtime:
 
     def driver_stats(self) -> Dict[str, int]:
         """What this runtime's orchestration drivers did (empty when not running):
-        ``python_steps`` (generator steps run in Python), ``replayed_steps`` (steps of
+        ``turns`` (orchestration turns begun), ``python_steps`` (generator steps run in Python), ``replayed_steps`` (steps of
         cached generators re-issued from Rust), ``cache_hits`` / ``cache_misses`` (turns
         that found / did not find their generator cached), ``catch_ups``,
         ``cache_evictions``, ``cached_generators``, ``lock_retries`` (SQLite lock errors

@@ -41,6 +41,8 @@ use crate::store::events::StoreEvents;
 /// Counters of what the drivers of one runtime did (`Runtime.driver_stats`).
 #[derive(Default)]
 pub struct DriverStats {
+    /// Turns begun (each poll of a new orchestration future by the core).
+    pub turns: AtomicU64,
     pub python_steps: AtomicU64,
     pub replayed_steps: AtomicU64,
     pub cache_hits: AtomicU64,
@@ -109,6 +111,7 @@ impl OrchestrationDriver {
     }
 
     fn begin(&mut self, input: String, cx: &mut Context<'_>) -> Turn {
+        bump(&self.env.stats.turns);
         let instance = self.ctx.instance_id();
         self.env.events.discard_turn(&instance);
         let cached = self.env.cache.take(&instance);

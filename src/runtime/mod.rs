@@ -253,6 +253,7 @@ impl Runtime {
         let get = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
         let s = &drivers.stats;
         HashMap::from([
+            ("turns".into(), get(&s.turns)),
             ("python_steps".into(), get(&s.python_steps)),
             ("replayed_steps".into(), get(&s.replayed_steps)),
             ("cache_hits".into(), get(&s.cache_hits)),
