@@ -1,7 +1,7 @@
 """Benchmarks of the Python SDK over its public API.
 
     python benchmarks/bench.py [--provider sqlite|postgres|both] [--json out.json] [--quick] [--only a,b]
-                               [--determinism-checks sampled|every_turn|off]
+                               [--determinism-checks sampled|every_turn|off] [--observe none|otel|prometheus]
 
 Scenarios (each asserts its outputs; none is a timed test in CI):
   latency      start -> wait_for_orchestration of a one-activity orchestration, median of 20
@@ -127,6 +127,28 @@ def scenarios(quick: bool) -> Dict[str, Callable[[Client], Dict[str, float]]]:
     return out
 
 
+def observe(mode: str) -> None:
+    """Turn observability on for the whole run (its cost, not its exporters', is measured)."""
+    if mode == "none":
+        return
+    from duroxide import observability
+
+    if mode == "prometheus":
+        observability.serve_prometheus(0)
+        return
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+    class Drop(SpanExporter):
+        def export(self, spans):  # type: ignore[no-untyped-def]
+            return SpanExportResult.SUCCESS
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(Drop()))
+    observability.instrument(tracer_provider=tracer_provider, meter_provider=MeterProvider())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--provider", choices=["sqlite", "postgres", "both"], default="sqlite")
@@ -137,7 +159,13 @@ def main() -> int:
         "--determinism-checks", choices=["sampled", "every_turn", "off"], default="sampled",
         help="RuntimeOptions.determinism_checks (default: the library's default, sampled)",
     )
+    parser.add_argument(
+        "--observe", choices=["none", "otel", "prometheus"], default="none",
+        help="otel: instrument() with an SDK tracer and meter that drop what they get; "
+        "prometheus: serve_prometheus(0) (benchmarks/observability_overhead.py)",
+    )
     args = parser.parse_args()
+    observe(args.observe)
     kinds = ["sqlite", "postgres"] if args.provider == "both" else [args.provider]
     results: Dict[str, Dict[str, Dict[str, float]]] = {}
     for kind in kinds:

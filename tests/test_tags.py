@@ -223,6 +223,8 @@ class _Ctx:
     """Building a task needs no running orchestration: a bare context stand-in."""
 
     _converter = duroxide.converter.DEFAULT_CONVERTER
+    _trace_in = _trace_out = None  # started without a trace context
+    _marked = duroxide.OrchestrationContext._marked
 
 
 def _task():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import inspect
 import threading
+import weakref
 from typing import Any, Callable, Dict, Optional, Tuple, TypeVar, overload
 
 from . import _callbacks, _observe, _signatures, _validate
@@ -40,6 +41,20 @@ class MetricsSnapshot(Dict[str, int]):
             return self[name]
         except KeyError:
             raise AttributeError(f"no counter {name!r}; the snapshot has {', '.join(sorted(self))}") from None
+
+
+def _client_of(runtime: "Runtime") -> Callable[[], Any]:
+    """``runtime._metrics_client`` through a weak reference: the native runtime holds the
+    Stepper, so a strong one would be a cycle the garbage collector cannot see."""
+    ref = weakref.ref(runtime)
+
+    def client() -> Any:
+        alive = ref()
+        if alive is None:
+            raise ClosedError("the runtime is gone")
+        return alive._metrics_client()
+
+    return client
 
 
 class Runtime:
@@ -206,7 +221,7 @@ class Runtime:
             native = gen.Runtime(
                 self._provider._native,
                 self._options._to_native(),
-                _callbacks.Stepper(lambda n, v: orchestrations.get((n, v)), self._converter, self._metrics_client),
+                _callbacks.Stepper(lambda n, v: orchestrations.get((n, v)), self._converter, _client_of(self)),
                 invoker,
             )
             registrations = [gen.OrchestrationRegistration(name=n, version=v) for (n, v) in orchestrations]

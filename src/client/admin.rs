@@ -21,7 +21,11 @@ impl Calls {
         T: Send + 'static,
     {
         let core = self.core()?;
-        within("an admin call", async move { call(core).await })
+        within(
+            &self.events,
+            "an admin call",
+            async move { call(core).await },
+        )
     }
 
     pub fn get_system_metrics(&self) -> Result<Call<SystemMetrics>> {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use crate::client::records::OrchestrationState;
 use crate::ffi::error::{DuroxideError, Result};
 use crate::store::events::StoreEvents;
+use crate::store::reachability::{guarded, Guarded};
 use crate::store::registered;
 
 /// What a client call needs: the core client and the store's commit notifications.
@@ -18,7 +19,7 @@ use crate::store::registered;
 /// blocking `Client` runs to completion and the `AsyncClient` awaits.
 pub(crate) struct Calls {
     core: duroxide::Client,
-    events: Arc<StoreEvents>,
+    pub(super) events: Arc<StoreEvents>,
     closed: AtomicBool,
 }
 
@@ -70,7 +71,7 @@ impl Calls {
                 ),
             });
         }
-        within("starting the instance", async move {
+        within(&self.events, "starting the instance", async move {
             match version {
                 Some(v) => {
                     core.start_orchestration_versioned(instance_id, name, v, input)
@@ -83,7 +84,7 @@ impl Calls {
 
     pub fn get_status(&self, instance_id: String) -> Result<Call<OrchestrationState>> {
         let core = self.core()?;
-        within("reading the instance's state", async move {
+        within(&self.events, "reading the instance's state", async move {
             core.get_orchestration_status(&instance_id)
                 .await
                 .map(Into::into)
@@ -154,7 +155,7 @@ impl Calls {
         data: String,
     ) -> Result<Call<()>> {
         let core = self.core()?;
-        within("raising the event", async move {
+        within(&self.events, "raising the event", async move {
             core.raise_event(instance_id, event_name, data).await
         })
     }
@@ -166,28 +167,28 @@ impl Calls {
         data: String,
     ) -> Result<Call<()>> {
         let core = self.core()?;
-        within("enqueueing the message", async move {
+        within(&self.events, "enqueueing the message", async move {
             core.enqueue_event(instance_id, queue, data).await
         })
     }
 
     pub fn cancel_instance(&self, instance_id: String, reason: String) -> Result<Call<()>> {
         let core = self.core()?;
-        within("cancelling the instance", async move {
+        within(&self.events, "cancelling the instance", async move {
             core.cancel_instance(instance_id, reason).await
         })
     }
 
     pub fn get_kv_value(&self, instance_id: String, key: String) -> Result<Call<Option<String>>> {
         let core = self.core()?;
-        within("reading the KV value", async move {
+        within(&self.events, "reading the KV value", async move {
             core.get_kv_value(&instance_id, &key).await
         })
     }
 
     pub fn get_kv_all_values(&self, instance_id: String) -> Result<Call<HashMap<String, String>>> {
         let core = self.core()?;
-        within("reading the KV values", async move {
+        within(&self.events, "reading the KV values", async move {
             core.get_kv_all_values(&instance_id).await
         })
     }
@@ -211,31 +212,39 @@ impl Calls {
                 let notified = watch.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
+                let late = || {
+                    DuroxideError::timeout(format!(
+                        "instance '{instance_id}' did not set KV key '{key}' within {timeout_ms} ms"
+                    ))
+                };
                 let read = |what: &'static str| {
-                    let (core, instance_id, key) = (&core, &instance_id, &key);
+                    let (core, instance_id, key, events) = (&core, &instance_id, &key, &events);
                     async move {
-                        match tokio::time::timeout(
-                            read_limit(deadline),
-                            core.get_kv_value(instance_id, key),
-                        )
-                        .await
+                        let limit = read_limit(deadline);
+                        match guarded(events.address(), limit, core.get_kv_value(instance_id, key))
+                            .await
                         {
-                            Ok(value) => value.map_err(DuroxideError::from),
-                            Err(_) => Err(no_answer(what)),
+                            Guarded::Answered(value) => value.map_err(DuroxideError::from),
+                            Guarded::TimedOut if Instant::now() >= deadline => Err(late()),
+                            Guarded::TimedOut => Err(no_answer(what)),
+                            Guarded::Refused(error) => Err(error),
                         }
                     }
                 };
                 if let Some(value) = read("reading the KV value").await? {
                     return Ok(value);
                 }
-                let state: OrchestrationState = match tokio::time::timeout(
+                let state: OrchestrationState = match guarded(
+                    events.address(),
                     read_limit(deadline),
                     core.get_orchestration_status(&instance_id),
                 )
                 .await
                 {
-                    Ok(status) => status?.into(),
-                    Err(_) => return Err(no_answer("reading the instance's state")),
+                    Guarded::Answered(status) => status?.into(),
+                    Guarded::TimedOut if Instant::now() >= deadline => return Err(late()),
+                    Guarded::TimedOut => return Err(no_answer("reading the instance's state")),
+                    Guarded::Refused(error) => return Err(error),
                 };
                 if state.is_terminal() {
                     // The last turn may have set it just before ending.
@@ -251,9 +260,7 @@ impl Calls {
                 }
                 let now = Instant::now();
                 if now >= deadline {
-                    return Err(DuroxideError::timeout(format!(
-                        "instance '{instance_id}' did not set KV key '{key}' within {timeout_ms} ms"
-                    )));
+                    return Err(late());
                 }
                 if tokio::time::timeout(poll.min(deadline - now), notified)
                     .await
@@ -322,15 +329,17 @@ async fn wait_until<T>(
         let notified = watch.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let read = tokio::time::timeout(
+        let read = guarded(
+            events.address(),
             read_limit(deadline),
             core.get_orchestration_status(instance_id),
         )
         .await;
         let state: OrchestrationState = match read {
-            Ok(status) => status?.into(),
-            Err(_) if Instant::now() >= deadline => return Ok(None),
-            Err(_) => return Err(no_answer("reading the instance's state")),
+            Guarded::Answered(status) => status?.into(),
+            Guarded::TimedOut if Instant::now() >= deadline => return Ok(None),
+            Guarded::TimedOut => return Err(no_answer("reading the instance's state")),
+            Guarded::Refused(error) => return Err(error),
         };
         if let Some(found) = done(&state) {
             return Ok(Some(found));
@@ -352,12 +361,17 @@ async fn wait_until<T>(
 /// before it raises instead of hanging.
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// A read inside a wait: until the wait's deadline, but at least 2 s (a slow store is not
-/// an outage) and at most `CALL_TIMEOUT`.
+/// Least time a read inside a wait gets, even past the wait's deadline: one read of a
+/// healthy store is always made (a `timeout_ms=0` wait checks once), and a wait ends at
+/// most this long after its deadline however the store behaves.
+const READ_GRACE: Duration = Duration::from_millis(150);
+
+/// A read inside a wait: until the wait's deadline (at least `READ_GRACE`, at most
+/// `CALL_TIMEOUT`).
 fn read_limit(deadline: Instant) -> Duration {
     deadline
         .saturating_duration_since(Instant::now())
-        .max(Duration::from_secs(2))
+        .max(READ_GRACE)
         .min(CALL_TIMEOUT)
 }
 
@@ -368,16 +382,19 @@ fn no_answer(what: &str) -> DuroxideError {
     ))
 }
 
-/// One store call of a client, given up after `CALL_TIMEOUT`.
-pub(crate) fn within<T, Fut>(what: &'static str, call: Fut) -> Result<Call<T>>
+/// One store call of a client, given up after `CALL_TIMEOUT`, or at once when the
+/// store's server refuses connections (see `reachability`).
+pub(crate) fn within<T, Fut>(events: &StoreEvents, what: &'static str, call: Fut) -> Result<Call<T>>
 where
     Fut: Future<Output = std::result::Result<T, duroxide::ClientError>> + Send + 'static,
     T: Send + 'static,
 {
+    let address = events.address().map(str::to_owned);
     Ok(Box::pin(async move {
-        match tokio::time::timeout(CALL_TIMEOUT, call).await {
-            Ok(result) => result.map_err(Into::into),
-            Err(_) => Err(no_answer(what)),
+        match guarded(address.as_deref(), CALL_TIMEOUT, call).await {
+            Guarded::Answered(result) => result.map_err(Into::into),
+            Guarded::TimedOut => Err(no_answer(what)),
+            Guarded::Refused(error) => Err(error),
         }
     }))
 }

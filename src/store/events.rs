@@ -42,6 +42,8 @@ pub struct StoreEvents {
     /// Lock token -> the orchestration item being processed.
     inflight: Mutex<HashMap<String, Inflight>>,
     turns: Mutex<HashMap<String, Box<dyn TurnNote>>>,
+    /// host:port of a PostgreSQL store, which a slow call probes (see `reachability`).
+    address: std::sync::OnceLock<String>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -49,6 +51,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl StoreEvents {
+    /// Remembers where the store's server listens (once; PostgreSQL only).
+    pub fn set_address(&self, address: String) {
+        let _ = self.address.set(address);
+    }
+
+    /// host:port of the store's server, for `reachability::guarded`.
+    pub fn address(&self) -> Option<&str> {
+        self.address.get().map(String::as_str)
+    }
+
     /// Identity of the store: every handle on one provider object shares this value.
     pub fn id(self: &Arc<Self>) -> usize {
         Arc::as_ptr(self) as usize

@@ -26,6 +26,7 @@ use duroxide::Event;
 pub mod credentials;
 pub mod events;
 pub mod providers;
+pub mod reachability;
 pub mod registered;
 mod retry;
 pub mod virtual_time;

@@ -54,8 +54,9 @@ impl Provider {
     }
 
     pub fn connect_postgres(url: String, schema: Option<String>) -> Result<Self> {
+        let address = host_port(&url);
         let provider = Self::open_postgres(url, schema)?;
-        Ok(Self::wrap(provider, None, "postgres"))
+        Ok(Self::wrap(provider, None, "postgres").probing(address))
     }
 
     /// PostgreSQL with the password `source` gives now, asked again every
@@ -73,13 +74,14 @@ impl Provider {
         }
         let source: Arc<dyn CredentialSource> = Arc::from(source);
         let password = source.password()?;
+        let address = host_port(&url);
         let provider = Self::open_postgres(credentials::with_password(&url, &password)?, schema)?;
         credentials::keep_fresh(
             &provider,
             source,
             Duration::from_millis(refresh_interval_ms),
         );
-        Ok(Self::wrap(provider, None, "postgres"))
+        Ok(Self::wrap(provider, None, "postgres").probing(address))
     }
 
     fn open_postgres(url: String, schema: Option<String>) -> Result<Arc<PostgresProvider>> {
@@ -128,6 +130,14 @@ impl Provider {
             events,
             kind,
         }
+    }
+
+    /// Slow calls of this store's clients probe `address` (see `reachability`).
+    fn probing(self, address: Option<String>) -> Self {
+        if let Some(address) = address {
+            self.events.set_address(address);
+        }
+        self
     }
 
     pub fn kind(&self) -> String {

@@ -62,13 +62,13 @@ class TcpProxy:
         server.bind(self._listen_addr)
         server.listen(128)
         self._server = server
+        self._listen_addr = (self._listen_addr[0], server.getsockname()[1])  # the same port after "refuse"
         threading.Thread(target=self._accept_loop, name="tcp-proxy-accept", daemon=True).start()
         return self
 
     @property
     def port(self) -> int:
-        assert self._server is not None
-        return self._server.getsockname()[1]
+        return self._listen_addr[1]
 
     def close(self) -> None:
         self._closed = True
@@ -83,10 +83,17 @@ class TcpProxy:
         return self._down
 
     def outage(self, mode: str = "close") -> int:
-        """The database "stops": close every open connection, refuse new ones (``mode``
-        "close"), or let nothing through any more ("stall"). Returns how many connections
-        were open."""
+        """The database "stops": close every open connection and close new ones once
+        accepted (``mode`` "close"), or stop listening so connecting is refused, as with a
+        stopped server ("refuse"), or let nothing through any more ("stall"). Returns how
+        many connections were open."""
         self.events.append((time.monotonic(), f"down ({mode})"))
+        if mode == "refuse":
+            self._down = True
+            server, self._server = self._server, None
+            if server is not None:
+                _kill(server)
+            return self._kill_all()
         if mode == "stall":
             self._stalled = True
             return self.open_connections()
@@ -101,6 +108,8 @@ class TcpProxy:
             for s in socks:
                 _kill(s)
         self._down = False
+        if self._server is None and not self._closed:  # after "refuse": listen again
+            self.start()
         self.events.append((time.monotonic(), "up"))
 
     def open_connections(self) -> int:
@@ -120,10 +129,11 @@ class TcpProxy:
         return len(pairs)
 
     def _accept_loop(self) -> None:
-        assert self._server is not None
+        server = self._server
+        assert server is not None
         while not self._closed:
             try:
-                client, _ = self._server.accept()
+                client, _ = server.accept()
             except OSError:
                 return
             if self._down:
