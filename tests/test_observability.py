@@ -48,8 +48,17 @@ def otel():
     observability.uninstrument()
 
 
-def register_workflow(runtime) -> None:
-    runtime.register_activity("Work", lambda ctx, n: n * 2)
+def register_workflow(runtime, tracer) -> None:
+    def work(ctx, n):
+        with tracer.start_as_current_span("inside work"):
+            return n * 2
+
+    async def work_async(ctx, n):
+        with tracer.start_as_current_span("inside async work"):
+            return n * 3
+
+    runtime.register_activity("Work", work)
+    runtime.register_activity("WorkAsync", work_async)
 
     def flaky(ctx, key):
         _attempts[ctx.instance_id] += 1
@@ -66,6 +75,7 @@ def register_workflow(runtime) -> None:
 
     def parent(ctx, n):
         fan = yield ctx.all([ctx.schedule_activity("Work", i) for i in range(3)])
+        fan.append((yield ctx.schedule_activity("WorkAsync", 1)))
         flaky_result = yield ctx.schedule_activity_with_retry("Flaky", "k", RETRY)
         sub = yield ctx.schedule_sub_orchestration("Child", n)
         return {"fan": fan, "flaky": flaky_result, "sub": sub}
@@ -81,15 +91,15 @@ def by_name(spans: List[Any], name: str) -> List[Any]:
 def test_span_tree_of_fan_out_retry_timer_and_sub_orchestration(otel, make_runtime, client):
     tracer_provider, exporter, _ = otel
     runtime = make_runtime()
-    register_workflow(runtime)
+    tracer = tracer_provider.get_tracer("test")
+    register_workflow(runtime, tracer)
     runtime.start()
     iid = new_id("traced")
-    tracer = tracer_provider.get_tracer("test")
     with tracer.start_as_current_span("request") as request:
         client.start_orchestration(iid, "Parent", 5)
     result = client.wait_for_orchestration(iid, 30_000)
     assert result.status == "Completed", result.error
-    assert result.output == {"fan": [0, 2, 4], "flaky": "ok", "sub": 10}
+    assert result.output == {"fan": [0, 2, 4, 3], "flaky": "ok", "sub": 10}
     assert observability.flush(20)
     spans = [s for s in exporter.get_finished_spans() if s.name != "request"]
     trace_id = request.get_span_context().trace_id
@@ -103,6 +113,7 @@ def test_span_tree_of_fan_out_retry_timer_and_sub_orchestration(otel, make_runti
     assert parent.attributes["duroxide.execution_id"] == 1
     assert parent.attributes["duroxide.orchestration.version"] == "1.0.0"
     assert parent.attributes["duroxide.orchestration.outcome"] == "completed"
+    assert parent.attributes["duroxide.worker_id"]  # host:pid of the runtime that ended it
     assert child.attributes["duroxide.instance_id"] != iid
     assert parent.start_time <= child.start_time <= child.end_time <= parent.end_time
 
@@ -110,6 +121,14 @@ def test_span_tree_of_fan_out_retry_timer_and_sub_orchestration(otel, make_runti
     assert sorted(s.parent.span_id == parent.context.span_id for s in work) == [False, True, True, True]
     assert [s for s in work if s.parent.span_id == child.context.span_id]
     assert all(s.attributes["duroxide.worker_id"] and s.attributes["duroxide.activity.name"] == "Work" for s in work)
+
+    # Spans the activities' own code opens hang under the activity's span.
+    inside = by_name(spans, "inside work")
+    assert len(inside) == 4 and {s.parent.span_id for s in inside} == {s.context.span_id for s in work}
+    [inside_async] = by_name(spans, "inside async work")
+    [work_async] = by_name(spans, "activity WorkAsync")
+    assert inside_async.parent.span_id == work_async.context.span_id
+    assert work_async.parent.span_id == parent.context.span_id
 
     flaky = sorted(by_name(spans, "activity Flaky"), key=lambda s: s.start_time)
     assert [s.attributes["duroxide.activity.attempt"] for s in flaky] == [1, 2]

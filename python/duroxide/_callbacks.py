@@ -192,9 +192,10 @@ class Stepper(gen.OrchestrationStepper):  # type: ignore[misc]  # a generated ba
 
     def __init__(
         self, lookup: OrchestrationLookup, converter: DataConverter = DEFAULT_CONVERTER,
-        client: Optional[Callable[[], Any]] = None,
+        client: Optional[Callable[[], Any]] = None, worker: str = "",
     ) -> None:
         self._lookup = lookup
+        self._worker = worker  # who ends executions here, for their spans
         self._converter = converter
         self._live: Dict[int, _Live] = {}
         # The runtime's client, for observability to read an ended execution's history
@@ -267,7 +268,7 @@ class Stepper(gen.OrchestrationStepper):  # type: ignore[misc]  # a generated ba
         observer = _observe.observer
         if observer is not None and self._client is not None and not ctx.is_replaying:
             try:
-                observer.execution_ended(self._client(), ctx, ctx._trace_in)
+                observer.execution_ended(self._client(), ctx, ctx._trace_in, self._worker)
             except Exception:  # noqa: BLE001 - observability never fails a step
                 log.warning("observability could not take an ended execution", exc_info=True)
         return step
@@ -375,7 +376,12 @@ class Invoker(gen.ActivityInvoker):  # type: ignore[misc]  # a generated base (A
             except BaseException as e:  # noqa: B036 - the runtime is shutting down
                 _complete(completion, _activity_failed(info.activity_name, e))
             return
-        self._pool.submit(lambda: _complete(completion, self._run(ctx, info, input)))
+        def run() -> None:
+            with _observe.scope(completion):  # the activity's span is current in its code
+                outcome = self._run(ctx, info, input)
+            _complete(completion, outcome)
+
+        self._pool.submit(run)
 
     def close(self) -> None:
         """Stop the event loop of async activities (the runtime has shut down)."""
@@ -399,6 +405,7 @@ class Invoker(gen.ActivityInvoker):  # type: ignore[misc]  # a generated base (A
             return
         if not inspect.iscoroutine(coroutine):
             coroutine = _await(coroutine)
+        coroutine = _observe.in_scope(completion, coroutine)
 
         def finish(task: "asyncio.Future[Any]") -> None:
             _complete(completion, _async_outcome(task, registered, name, self._converter))

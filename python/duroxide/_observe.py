@@ -7,9 +7,10 @@ they are a ``None`` check, and this module imports nothing from OpenTelemetry.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import weakref
-from typing import Any, Callable, Optional
+from typing import Any, Callable, ContextManager, Coroutine, Optional
 
 from ._trace_mark import TraceMark
 
@@ -23,13 +24,18 @@ class Observer:
         """The trace context of the code starting an orchestration, to store with it."""
         return None
 
-    def execution_ended(self, client: Any, info: Any, mark: Optional[TraceMark]) -> None:
+    def execution_ended(self, client: Any, info: Any, mark: Optional[TraceMark], worker: str) -> None:
         """An execution ended in a live (not replayed) turn of this process: its span,
         built from its history once the end is committed."""
 
     def activity_started(self, info: Any, mark: Optional[TraceMark], client: Callable[[], Any], raw_input: str) -> Any:
         """An activity starts executing; returns what :meth:`activity_ended` gets."""
         return None
+
+    def activity_scope(self, token: Any) -> ContextManager[Any]:
+        """Makes the activity ``token`` stands for current while its code runs (its
+        span is then the parent of the spans that code opens)."""
+        return contextlib.nullcontext()
 
     def activity_ended(self, token: Any, error: Optional[str]) -> None:
         """The activity ``activity_started`` returned ``token`` for finished (``error``:
@@ -59,6 +65,28 @@ class _Observed:
             except Exception:  # noqa: BLE001 - observability never fails an activity
                 log.warning("observability could not take an activity's outcome", exc_info=True)
         self._inner.complete(outcome)
+
+
+_NO_SCOPE = contextlib.nullcontext()
+
+
+def scope(completion: Any) -> ContextManager[Any]:
+    """What makes the activity of ``completion`` current (nothing when unobserved)."""
+    if type(completion) is _Observed and completion._token is not None:
+        return completion._observer.activity_scope(completion._token)
+    return _NO_SCOPE
+
+
+def in_scope(completion: Any, coroutine: Coroutine[Any, Any, Any]) -> Coroutine[Any, Any, Any]:
+    """``coroutine``, run inside :func:`scope` of ``completion`` when it is observed."""
+    if type(completion) is not _Observed:
+        return coroutine
+
+    async def scoped() -> Any:
+        with scope(completion):
+            return await coroutine
+
+    return scoped()
 
 
 def observed(

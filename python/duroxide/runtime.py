@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import atexit
 import inspect
+import os
+import socket
 import threading
 import weakref
 from typing import Any, Callable, Dict, Optional, Tuple, TypeVar, overload
@@ -221,7 +223,9 @@ class Runtime:
             native = gen.Runtime(
                 self._provider._native,
                 self._options._to_native(),
-                _callbacks.Stepper(lambda n, v: orchestrations.get((n, v)), self._converter, _client_of(self)),
+                _callbacks.Stepper(
+                    lambda n, v: orchestrations.get((n, v)), self._converter, _client_of(self), self._worker_name()
+                ),
                 invoker,
             )
             registrations = [gen.OrchestrationRegistration(name=n, version=v) for (n, v) in orchestrations]
@@ -243,6 +247,10 @@ class Runtime:
             native.shutdown(timeout_ms)
         if invoker is not None:
             invoker.close()
+
+    def _worker_name(self) -> str:
+        """This runtime in spans: its ``worker_node_id``, else host and process."""
+        return self._options.worker_node_id or f"{socket.gethostname()}:{os.getpid()}"
 
     def _metrics_client(self) -> Any:
         """A client on this runtime's store, made on first use: observability reads

@@ -13,6 +13,7 @@ no observability work at all. Trace context crosses processes with the instance 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any, Optional
@@ -48,13 +49,21 @@ class _Observer(_observe.Observer):
     def caller_mark(self) -> Optional[TraceMark]:
         return None if self.spans is None else self.spans.caller_mark()
 
-    def execution_ended(self, client: Any, info: Any, mark: Optional[TraceMark]) -> None:
+    def execution_ended(self, client: Any, info: Any, mark: Optional[TraceMark], worker: str) -> None:
         if self.spans is not None:
-            self.spans.execution_ended(client, info, mark)
+            self.spans.execution_ended(client, info, mark, worker)
 
     def activity_started(self, info: Any, mark: Optional[TraceMark], client: Any, raw_input: str) -> Any:
         span = None if self.spans is None else self.spans.activity_started(info, mark, client, raw_input)
         return (span, info.activity_name, time.perf_counter())
+
+    def activity_scope(self, token: Any) -> Any:
+        span = token[0]
+        if span is None:
+            return contextlib.nullcontext()
+        from opentelemetry import trace
+
+        return trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False)
 
     def activity_ended(self, token: Any, error: Optional[str]) -> None:
         span, activity, started = token

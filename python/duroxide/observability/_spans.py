@@ -93,7 +93,7 @@ class Spans:
         if hasattr(self._tracer, "id_generator"):  # the SDK's tracer
             self._ids = _ChosenIds(self._tracer.id_generator)
             self._tracer.id_generator = self._ids
-        self._jobs: "queue.Queue[Optional[Tuple[Any, Any, Optional[TraceMark]]]]" = queue.Queue()
+        self._jobs: "queue.Queue[Optional[Tuple[Any, Any, Optional[TraceMark], str]]]" = queue.Queue()
         self._idle = threading.Condition()
         self._pending = 0
         self._thread = threading.Thread(target=self._emit_loop, name="duroxide-spans", daemon=True)
@@ -111,10 +111,10 @@ class Spans:
 
     # -- executions, from history --------------------------------------------------------
 
-    def execution_ended(self, client: Any, info: Any, mark: Optional[TraceMark]) -> None:
+    def execution_ended(self, client: Any, info: Any, mark: Optional[TraceMark], worker: str) -> None:
         with self._idle:
             self._pending += 1
-        self._jobs.put((client, info, mark))
+        self._jobs.put((client, info, mark, worker))
 
     def flush(self, timeout_s: float) -> bool:
         """Wait until every ended execution's span is emitted; False on timeout."""
@@ -156,7 +156,7 @@ class Spans:
             time.sleep(delay)
             delay = min(0.1, delay * 2)
 
-    def _emit_execution(self, client: Any, info: Any, mark: Optional[TraceMark]) -> None:
+    def _emit_execution(self, client: Any, info: Any, mark: Optional[TraceMark], worker: str) -> None:
         iid, eid = info.instance_id, info.execution_id
         events = self._committed_history(client, iid, eid)
         if events is None:
@@ -168,6 +168,7 @@ class Spans:
             "duroxide.orchestration.name": info.orchestration_name,
             "duroxide.orchestration.version": info.orchestration_version,
             "duroxide.orchestration.outcome": _TERMINAL[end.kind],
+            "duroxide.worker_id": worker,
         }
         trace_id = _trace_mark.root_trace_id(iid) if mark is None else mark.trace_id
         span_id = _trace_mark.orchestration_span_id(iid, eid)
