@@ -28,6 +28,7 @@ pub mod events;
 pub mod providers;
 pub mod reachability;
 pub mod registered;
+pub mod reopen;
 mod retry;
 pub mod virtual_time;
 
@@ -36,14 +37,13 @@ use retry::Access;
 use virtual_time::VirtualTime;
 
 pub struct Store {
-    inner: Arc<dyn Provider>,
+    /// The provider underneath (SQLite: replaced after a storage failure, see `reopen`),
+    /// with its pool, to tell whether an instance exists (see `enqueue_for_orchestrator`).
+    generations: reopen::Generations,
     events: Arc<StoreEvents>,
     retry_locks: bool,
     /// SQLite: one writing call at a time from this process (see `retry::Access`).
     writer: Option<tokio::sync::Mutex<()>>,
-    /// SQLite: the provider's pool, to tell whether an instance exists (see
-    /// `enqueue_for_orchestrator`).
-    sqlite_pool: Option<sqlx::SqlitePool>,
     /// Tests only: a virtual clock that holds timers back (see `virtual_time`).
     clock: std::sync::OnceLock<Arc<VirtualTime>>,
 }
@@ -53,16 +53,21 @@ impl Store {
         inner: Arc<dyn Provider>,
         events: Arc<StoreEvents>,
         sqlite_pool: Option<sqlx::SqlitePool>,
+        opener: Option<reopen::Opener>,
     ) -> Self {
         let sqlite = sqlite_pool.is_some();
         Self {
-            inner,
+            generations: reopen::Generations::new(inner, sqlite_pool, opener),
             events,
             writer: sqlite.then(|| tokio::sync::Mutex::new(())),
             retry_locks: sqlite,
-            sqlite_pool,
             clock: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The provider calls go to now.
+    fn inner(&self) -> &dyn Provider {
+        self.generations.provider()
     }
 
     /// The store's virtual clock, started on first use (tests: `duroxide.testing`).
@@ -87,7 +92,8 @@ impl Store {
     /// releasing it on every poll, and no other instance moves (PostgreSQL drops them).
     /// Such a message is dropped here instead, as on PostgreSQL.
     async fn has_addressee(&self, item: &WorkItem) -> bool {
-        let (Some(pool), Some(instance)) = (&self.sqlite_pool, client_message_target(item)) else {
+        let (Some(pool), Some(instance)) = (self.generations.pool(), client_message_target(item))
+        else {
             return true;
         };
         let known: Result<bool, sqlx::Error> = sqlx::query_scalar(
@@ -172,11 +178,11 @@ fn transient_failure(delta: &[Event]) -> Option<String> {
 #[async_trait]
 impl Provider for Store {
     fn name(&self) -> &str {
-        self.inner.name()
+        self.inner().name()
     }
 
     fn version(&self) -> &str {
-        self.inner.version()
+        self.inner().version()
     }
 
     async fn fetch_orchestration_item(
@@ -187,7 +193,7 @@ impl Provider for Store {
     ) -> Result<Option<(OrchestrationItem, String, u32)>, ProviderError> {
         let fetched = self
             .run(Access::Write, || {
-                self.inner
+                self.inner()
                     .fetch_orchestration_item(lock_timeout, poll_timeout, filter)
             })
             .await?;
@@ -245,7 +251,7 @@ impl Provider for Store {
         }
         let result = self
             .run(Access::Acknowledge, || {
-                self.inner.ack_orchestration_item(
+                self.inner().ack_orchestration_item(
                     lock_token,
                     execution_id,
                     history_delta.clone(),
@@ -276,7 +282,7 @@ impl Provider for Store {
     ) -> Result<(), ProviderError> {
         let result = self
             .run(Access::Write, || {
-                self.inner
+                self.inner()
                     .abandon_orchestration_item(lock_token, delay, ignore_attempt)
             })
             .await;
@@ -288,7 +294,7 @@ impl Provider for Store {
     }
 
     async fn read(&self, instance: &str) -> Result<Vec<Event>, ProviderError> {
-        self.run(Access::Read, || self.inner.read(instance)).await
+        self.run(Access::Read, || self.inner().read(instance)).await
     }
 
     async fn read_with_execution(
@@ -297,7 +303,7 @@ impl Provider for Store {
         execution_id: u64,
     ) -> Result<Vec<Event>, ProviderError> {
         self.run(Access::Read, || {
-            self.inner.read_with_execution(instance, execution_id)
+            self.inner().read_with_execution(instance, execution_id)
         })
         .await
     }
@@ -309,7 +315,7 @@ impl Provider for Store {
         new_events: Vec<Event>,
     ) -> Result<(), ProviderError> {
         self.run(Access::Write, || {
-            self.inner
+            self.inner()
                 .append_with_execution(instance, execution_id, new_events.clone())
         })
         .await
@@ -317,7 +323,7 @@ impl Provider for Store {
 
     async fn enqueue_for_worker(&self, item: WorkItem) -> Result<(), ProviderError> {
         self.run(Access::Write, || {
-            self.inner.enqueue_for_worker(item.clone())
+            self.inner().enqueue_for_worker(item.clone())
         })
         .await
     }
@@ -331,7 +337,7 @@ impl Provider for Store {
     ) -> Result<Option<(WorkItem, String, u32)>, ProviderError> {
         let fetched = self
             .run(Access::Write, || {
-                self.inner
+                self.inner()
                     .fetch_work_item(lock_timeout, poll_timeout, session, tag_filter)
             })
             .await?;
@@ -352,7 +358,7 @@ impl Provider for Store {
         };
         let result = self
             .run(Access::Acknowledge, || {
-                self.inner.ack_work_item(token, completion.clone())
+                self.inner().ack_work_item(token, completion.clone())
             })
             .await;
         if let Some(clock) = self.clock.get() {
@@ -367,7 +373,7 @@ impl Provider for Store {
         extend_for: Duration,
     ) -> Result<(), ProviderError> {
         self.run(Access::Write, || {
-            self.inner.renew_work_item_lock(token, extend_for)
+            self.inner().renew_work_item_lock(token, extend_for)
         })
         .await
     }
@@ -379,7 +385,7 @@ impl Provider for Store {
         idle_timeout: Duration,
     ) -> Result<usize, ProviderError> {
         self.run(Access::Write, || {
-            self.inner
+            self.inner()
                 .renew_session_lock(owner_ids, extend_for, idle_timeout)
         })
         .await
@@ -390,7 +396,7 @@ impl Provider for Store {
         idle_timeout: Duration,
     ) -> Result<usize, ProviderError> {
         self.run(Access::Write, || {
-            self.inner.cleanup_orphaned_sessions(idle_timeout)
+            self.inner().cleanup_orphaned_sessions(idle_timeout)
         })
         .await
     }
@@ -403,7 +409,7 @@ impl Provider for Store {
     ) -> Result<(), ProviderError> {
         let result = self
             .run(Access::Write, || {
-                self.inner.abandon_work_item(token, delay, ignore_attempt)
+                self.inner().abandon_work_item(token, delay, ignore_attempt)
             })
             .await;
         if let Some(clock) = self.clock.get() {
@@ -418,7 +424,8 @@ impl Provider for Store {
         extend_for: Duration,
     ) -> Result<(), ProviderError> {
         self.run(Access::Write, || {
-            self.inner.renew_orchestration_item_lock(token, extend_for)
+            self.inner()
+                .renew_orchestration_item_lock(token, extend_for)
         })
         .await
     }
@@ -436,13 +443,13 @@ impl Provider for Store {
             clock.moved();
         }
         self.run(Access::Write, || {
-            self.inner.enqueue_for_orchestrator(item.clone(), delay)
+            self.inner().enqueue_for_orchestrator(item.clone(), delay)
         })
         .await
     }
 
     fn as_management_capability(&self) -> Option<&dyn ProviderAdmin> {
-        self.inner.as_management_capability()
+        self.inner().as_management_capability()
     }
 
     async fn get_custom_status(
@@ -451,7 +458,7 @@ impl Provider for Store {
         last_seen_version: u64,
     ) -> Result<Option<(Option<String>, u64)>, ProviderError> {
         self.run(Access::Read, || {
-            self.inner.get_custom_status(instance, last_seen_version)
+            self.inner().get_custom_status(instance, last_seen_version)
         })
         .await
     }
@@ -461,7 +468,7 @@ impl Provider for Store {
         instance: &str,
         key: &str,
     ) -> Result<Option<String>, ProviderError> {
-        self.run(Access::Read, || self.inner.get_kv_value(instance, key))
+        self.run(Access::Read, || self.inner().get_kv_value(instance, key))
             .await
     }
 
@@ -469,7 +476,7 @@ impl Provider for Store {
         &self,
         instance: &str,
     ) -> Result<HashMap<String, String>, ProviderError> {
-        self.run(Access::Read, || self.inner.get_kv_all_values(instance))
+        self.run(Access::Read, || self.inner().get_kv_all_values(instance))
             .await
     }
 
@@ -477,7 +484,7 @@ impl Provider for Store {
         &self,
         instance: &str,
     ) -> Result<Option<duroxide::SystemStats>, ProviderError> {
-        self.run(Access::Read, || self.inner.get_instance_stats(instance))
+        self.run(Access::Read, || self.inner().get_instance_stats(instance))
             .await
     }
 }

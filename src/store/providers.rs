@@ -12,6 +12,7 @@ use crate::ffi::error::{DuroxideError, Result};
 use crate::ffi::executor;
 use crate::store::credentials::{self, CredentialSource};
 use crate::store::events::StoreEvents;
+use crate::store::reopen::Opener;
 use crate::store::virtual_time::VirtualTime;
 use crate::store::Store;
 
@@ -38,19 +39,37 @@ impl Provider {
                 )));
             }
         }
+        // sqlx keeps retrying a file it cannot open until its pool timeout (15 s of "no
+        // answer"); opening it here first says at once what is wrong (a read-only file
+        // system, a directory in the way, no permission).
+        if path != ":memory:" {
+            check_sqlite_file(file, &path)?;
+        }
         // sqlx does not create the file by default; `mode=rwc` does.
         let url = format!("sqlite:{path}?mode=rwc");
+        let first = url.clone();
         let provider =
-            connect(async move { SqliteProvider::new(&url, None).await }).map_err(|e| {
+            connect(async move { SqliteProvider::new(&first, None).await }).map_err(|e| {
                 DuroxideError::provider(format!("cannot open SQLite database {path:?}: {e}"))
             })?;
-        Ok(Self::wrap_sqlite(provider))
+        // After a storage failure the store opens the file again (see `reopen`).
+        let opener: Opener = Box::new(move || {
+            let url = url.clone();
+            Box::pin(async move {
+                let provider = SqliteProvider::new(&url, None)
+                    .await
+                    .map_err(|e| format!("{e:#}"))?;
+                let pool = provider.get_pool().clone();
+                Ok((Arc::new(provider) as Arc<dyn CoreProvider>, pool))
+            })
+        });
+        Ok(Self::wrap_sqlite(provider, Some(opener)))
     }
 
     pub fn sqlite_in_memory() -> Result<Self> {
         let provider = connect(async { SqliteProvider::new_in_memory().await })
             .map_err(|e| DuroxideError::provider(format!("cannot create in-memory SQLite: {e}")))?;
-        Ok(Self::wrap_sqlite(provider))
+        Ok(Self::wrap_sqlite(provider, None)) // a new in-memory database would be empty
     }
 
     pub fn connect_postgres(url: String, schema: Option<String>) -> Result<Self> {
@@ -113,9 +132,9 @@ impl Provider {
         Ok(Arc::new(provider))
     }
 
-    fn wrap_sqlite(provider: SqliteProvider) -> Self {
+    fn wrap_sqlite(provider: SqliteProvider, opener: Option<Opener>) -> Self {
         let pool = provider.get_pool().clone();
-        Self::wrap(Arc::new(provider), Some(pool), "sqlite")
+        Self::wrap_with(Arc::new(provider), Some(pool), opener, "sqlite")
     }
 
     fn wrap(
@@ -123,8 +142,17 @@ impl Provider {
         sqlite_pool: Option<sqlx::SqlitePool>,
         kind: &'static str,
     ) -> Self {
+        Self::wrap_with(store, sqlite_pool, None, kind)
+    }
+
+    fn wrap_with(
+        store: Arc<dyn CoreProvider>,
+        sqlite_pool: Option<sqlx::SqlitePool>,
+        opener: Option<Opener>,
+        kind: &'static str,
+    ) -> Self {
         let events = Arc::new(StoreEvents::default());
-        let inner = Arc::new(Store::new(store, events.clone(), sqlite_pool));
+        let inner = Arc::new(Store::new(store, events.clone(), sqlite_pool, opener));
         Self {
             inner,
             events,
@@ -217,6 +245,31 @@ fn validate_schema_name(schema: &str) -> Result<()> {
 }
 
 /// `host:port` of a TCP PostgreSQL URL; None for socket URLs and when it cannot tell.
+/// The file at `file` can be opened for writing and is empty or a SQLite database.
+fn check_sqlite_file(file: &Path, path: &str) -> Result<()> {
+    use std::io::Read;
+    let mut handle = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(file)
+        .map_err(|e| {
+            DuroxideError::provider(format!(
+                "cannot open SQLite database {path:?} for writing: {e}"
+            ))
+        })?;
+    let mut header = [0u8; 16];
+    let read = handle.read(&mut header).unwrap_or(0);
+    if read > 0 && (read < header.len() || &header != b"SQLite format 3\0") {
+        return Err(DuroxideError::provider(format!(
+            "cannot open SQLite database {path:?}: the file is not a database (or its header is corrupted); \
+             restore it from a backup or point to another file"
+        )));
+    }
+    Ok(())
+}
+
 fn host_port(url: &str) -> Option<String> {
     let rest = url.split_once("://")?.1;
     let authority = rest.split(['/', '?']).next()?;

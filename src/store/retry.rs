@@ -46,22 +46,46 @@ impl Store {
         Fut: Future<Output = Result<T, ProviderError>> + Send,
         T: Send,
     {
-        let _turn = match (&self.writer, access) {
-            (Some(writer), Access::Write | Access::Acknowledge) => Some(writer.lock().await),
-            _ => None,
-        };
         let through_transient = access == Access::Acknowledge;
         let started = Instant::now();
         let mut lock_delay = LOCK_RETRY_FIRST_DELAY;
         let mut transient_delay = TRANSIENT_RETRY_FIRST_DELAY;
         loop {
-            match op().await {
+            // Taken per attempt, so a call sleeping between attempts does not hold up the
+            // other writers (a client's start fails at once during a storage failure
+            // instead of waiting out an acknowledgement's retries).
+            let turn = match (&self.writer, access) {
+                (Some(writer), Access::Write | Access::Acknowledge) => Some(writer.lock().await),
+                _ => None,
+            };
+            if self.generations.is_poisoned() {
+                // A storage failure broke the pool: nothing runs on it until it is replaced.
+                if let Err(e) = self.generations.recover().await {
+                    if through_transient
+                        && e.retryable
+                        && started.elapsed() < TRANSIENT_RETRY_BUDGET
+                    {
+                        drop(turn);
+                        tokio::time::sleep(jitter(transient_delay)).await;
+                        transient_delay = (transient_delay * 2).min(TRANSIENT_RETRY_MAX_DELAY);
+                        continue;
+                    }
+                    return Err(e);
+                }
+            }
+            let generation = self.generations.generation();
+            let mut result = op().await;
+            if let Err(e) = &mut result {
+                self.generations.note_failure(generation, e);
+            }
+            match result {
                 Err(e)
                     if self.retry_locks
                         && is_lock_error(&e)
                         && started.elapsed() < LOCK_RETRY_BUDGET =>
                 {
                     self.events.count_lock_retry();
+                    drop(turn);
                     tokio::time::sleep(jitter(lock_delay)).await;
                     lock_delay = (lock_delay * 2).min(LOCK_RETRY_MAX_DELAY);
                 }
@@ -70,6 +94,7 @@ impl Store {
                         && e.retryable
                         && started.elapsed() < TRANSIENT_RETRY_BUDGET =>
                 {
+                    drop(turn);
                     tokio::time::sleep(jitter(transient_delay)).await;
                     transient_delay = (transient_delay * 2).min(TRANSIENT_RETRY_MAX_DELAY);
                 }
