@@ -4,8 +4,9 @@ crash, a hang, an instance failed by the storage condition, or a start the clien
 told was stored and then lost -- and once the condition is fixed the runtime resumes by
 itself with every committed step.
 
-The database lives on a small tmpfs this test mounts (root only; CI runs as root, and a
-run elsewhere without root skips with the reason).
+The disk and read-only tests put the database on a small tmpfs they mount (root only; CI
+runs as root, and a run elsewhere without root skips with the reason). A database file
+deleted under a running runtime stops it with a clear error until a copy is restored.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import gc
 import os
 import shutil
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -172,3 +174,44 @@ def test_a_corrupted_file_is_refused_with_a_clear_error_and_a_restored_copy_work
     shutil.copy(backup, path)
     restored = Client(SqliteProvider.open(str(path))).get_status("kept-0")
     assert (restored.status, restored.output) == ("Completed", PAYLOAD)
+
+
+def test_a_database_file_deleted_under_a_running_runtime_stops_it_clearly_until_restored(tmp_path):
+    path = tmp_path / "app.db"
+    provider = SqliteProvider.open(str(path))
+    runtime = big_runtime(provider)
+    runtime.start()
+    client = Client(provider)
+    try:
+        kept = [f"kept-{n}" for n in range(3)]
+        for n, iid in enumerate(kept):
+            client.start_orchestration(iid, "Fill", n)
+        wait_all_completed(client, kept)
+        backup = tmp_path / "backup.db"
+        with sqlite3.connect(str(path)) as live, sqlite3.connect(str(backup)) as copy:
+            live.backup(copy)  # a consistent copy, as a backup job would take
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        deadline = time.monotonic() + 5
+        while True:  # noticed within half a second, then every call says so
+            try:
+                client.start_orchestration("lost-0", "Fill", 0)
+            except ProviderError as e:
+                assert "deleted while in use" in str(e), str(e)
+                break
+            assert time.monotonic() < deadline, "the deleted file was never noticed"
+            time.sleep(0.1)
+        assert not path.exists()  # and no empty database took its place
+        assert runtime.is_running
+        shutil.copy(backup, path)  # restored
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client.start_orchestration("after-0", "Fill", 0)
+                break
+            except ProviderError:
+                assert time.monotonic() < deadline, "the restored file was never opened"
+                time.sleep(0.2)
+        wait_all_completed(client, kept + ["after-0"])
+    finally:
+        runtime.shutdown(2000)

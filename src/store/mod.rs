@@ -53,11 +53,12 @@ impl Store {
         inner: Arc<dyn Provider>,
         events: Arc<StoreEvents>,
         sqlite_pool: Option<sqlx::SqlitePool>,
-        opener: Option<reopen::Opener>,
+        opener: Option<(reopen::Opener, reopen::Watched)>,
     ) -> Self {
         let sqlite = sqlite_pool.is_some();
+        let (opener, watched) = opener.map_or((None, None), |(o, w)| (Some(o), Some(w)));
         Self {
-            generations: reopen::Generations::new(inner, sqlite_pool, opener),
+            generations: reopen::Generations::new(inner, sqlite_pool, opener, watched),
             events,
             writer: sqlite.then(|| tokio::sync::Mutex::new(())),
             retry_locks: sqlite,

@@ -12,7 +12,7 @@ use crate::ffi::error::{DuroxideError, Result};
 use crate::ffi::executor;
 use crate::store::credentials::{self, CredentialSource};
 use crate::store::events::StoreEvents;
-use crate::store::reopen::Opener;
+use crate::store::reopen::{Opener, Watched};
 use crate::store::virtual_time::VirtualTime;
 use crate::store::Store;
 
@@ -46,15 +46,17 @@ impl Provider {
             check_sqlite_file(file, &path)?;
         }
         // sqlx does not create the file by default; `mode=rwc` does.
-        let url = format!("sqlite:{path}?mode=rwc");
-        let first = url.clone();
+        let first = format!("sqlite:{path}?mode=rwc");
         let provider =
             connect(async move { SqliteProvider::new(&first, None).await }).map_err(|e| {
                 DuroxideError::provider(format!("cannot open SQLite database {path:?}: {e}"))
             })?;
-        // After a storage failure the store opens the file again (see `reopen`).
+        // After a storage failure the store opens the file again (see `reopen`), never
+        // creating it: a deleted database must not come back empty.
+        let reopen_url = format!("sqlite:{path}?mode=rw");
+        let watched = Watched::new(Path::new(&path).to_path_buf());
         let opener: Opener = Box::new(move || {
-            let url = url.clone();
+            let url = reopen_url.clone();
             Box::pin(async move {
                 let provider = SqliteProvider::new(&url, None)
                     .await
@@ -63,7 +65,8 @@ impl Provider {
                 Ok((Arc::new(provider) as Arc<dyn CoreProvider>, pool))
             })
         });
-        Ok(Self::wrap_sqlite(provider, Some(opener)))
+        let reopening = (path != ":memory:").then_some((opener, watched));
+        Ok(Self::wrap_sqlite(provider, reopening))
     }
 
     pub fn sqlite_in_memory() -> Result<Self> {
@@ -132,7 +135,7 @@ impl Provider {
         Ok(Arc::new(provider))
     }
 
-    fn wrap_sqlite(provider: SqliteProvider, opener: Option<Opener>) -> Self {
+    fn wrap_sqlite(provider: SqliteProvider, opener: Option<(Opener, Watched)>) -> Self {
         let pool = provider.get_pool().clone();
         Self::wrap_with(Arc::new(provider), Some(pool), opener, "sqlite")
     }
@@ -148,7 +151,7 @@ impl Provider {
     fn wrap_with(
         store: Arc<dyn CoreProvider>,
         sqlite_pool: Option<sqlx::SqlitePool>,
-        opener: Option<Opener>,
+        opener: Option<(Opener, Watched)>,
         kind: &'static str,
     ) -> Self {
         let events = Arc::new(StoreEvents::default());

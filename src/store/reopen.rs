@@ -12,6 +12,11 @@
 //! (every failed call is retryable). Writing calls take turns (`retry::Access::Write`), so
 //! no other write can meet the broken connection before the switch.
 //!
+//! The file itself is watched too: deleted or replaced under a running store, SQLite would
+//! go on writing to the unlinked file, which nobody else sees and which is gone when the
+//! process ends. The store notices within `WATCH_INTERVAL`, fails calls with a clear error
+//! until a database is back at the path, then opens that one (never creating an empty one).
+//!
 //! While the condition lasts, each failing write may break the fresh pool again, so a
 //! poisoned store reopens at most once per `REOPEN_INTERVAL` and fails calls in between
 //! (retryably: nothing is recorded as an instance's failure). Old providers are kept until
@@ -20,6 +25,8 @@
 //! and keeps failing calls retryably, asking for a restart.
 
 use std::future::Future;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -39,6 +46,31 @@ const CHUNK: usize = 64;
 const CHUNKS: usize = 16;
 const MAX_REOPENS: usize = CHUNK * CHUNKS - 1;
 const REOPEN_INTERVAL: Duration = Duration::from_secs(1);
+const WATCH_INTERVAL: Duration = Duration::from_millis(500);
+
+/// A database file and the identity (device, inode) of the one the store has open.
+pub struct Watched {
+    path: PathBuf,
+    identity: Mutex<Option<(u64, u64)>>,
+    checked: Mutex<Instant>,
+    gone: AtomicBool,
+}
+
+impl Watched {
+    pub fn new(path: PathBuf) -> Self {
+        let identity = identity_of(&path);
+        Self {
+            path,
+            identity: Mutex::new(identity),
+            checked: Mutex::new(Instant::now()),
+            gone: AtomicBool::new(false),
+        }
+    }
+}
+
+fn identity_of(path: &std::path::Path) -> Option<(u64, u64)> {
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
 
 type Slot = (Arc<dyn Provider>, Option<sqlx::SqlitePool>);
 
@@ -51,6 +83,7 @@ pub struct Generations {
     poisoned: AtomicBool,
     reopening: tokio::sync::Mutex<()>,
     last_reopen: Mutex<Option<Instant>>,
+    watched: Option<Watched>,
 }
 
 fn chunk() -> Vec<OnceLock<Slot>> {
@@ -62,6 +95,7 @@ impl Generations {
         first: Arc<dyn Provider>,
         pool: Option<sqlx::SqlitePool>,
         opener: Option<Opener>,
+        watched: Option<Watched>,
     ) -> Self {
         let chunks: Vec<OnceLock<Vec<OnceLock<Slot>>>> =
             (0..CHUNKS).map(|_| OnceLock::new()).collect();
@@ -72,6 +106,7 @@ impl Generations {
             poisoned: AtomicBool::new(false),
             reopening: tokio::sync::Mutex::new(()),
             last_reopen: Mutex::new(None),
+            watched,
         };
         let _ = generations.cell(0).set((first, pool));
         generations
@@ -103,9 +138,33 @@ impl Generations {
         self.current.load(Ordering::Acquire)
     }
 
-    /// True when the current pool must not be used until it is replaced.
+    /// True when the current pool must not be used until it is replaced (checks, at most
+    /// every `WATCH_INTERVAL`, that the file is still the one the pool has open).
     pub fn is_poisoned(&self) -> bool {
+        if let Some(watched) = &self.watched {
+            self.watch(watched);
+        }
         self.poisoned.load(Ordering::Acquire)
+    }
+
+    fn watch(&self, watched: &Watched) {
+        {
+            let mut checked = watched.checked.lock().unwrap_or_else(|e| e.into_inner());
+            if checked.elapsed() < WATCH_INTERVAL {
+                return;
+            }
+            *checked = Instant::now();
+        }
+        let now = identity_of(&watched.path);
+        let open = *watched.identity.lock().unwrap_or_else(|e| e.into_inner());
+        if now != open && !watched.gone.swap(true, Ordering::AcqRel) {
+            tracing::error!(
+                target: "duroxide::store",
+                path = %watched.path.display(),
+                "the SQLite database file was deleted or replaced while in use; calls fail until a database is back at this path, then it is opened"
+            );
+            self.poisoned.store(true, Ordering::Release);
+        }
     }
 
     /// A call on `generation` failed with `error`: when that is a storage failure of a
@@ -127,6 +186,21 @@ impl Generations {
         let _one = self.reopening.lock().await;
         if !self.is_poisoned() {
             return Ok(()); // another call already did
+        }
+        if let Some(watched) = self
+            .watched
+            .as_ref()
+            .filter(|w| w.gone.load(Ordering::Acquire))
+        {
+            if !watched.path.exists() {
+                return Err(ProviderError::retryable(
+                    "open",
+                    format!(
+                        "the SQLite database file {} was deleted while in use; put a database back at that path (a backup) or restart with another one",
+                        watched.path.display()
+                    ),
+                ));
+            }
         }
         let next = self.generation() + 1;
         let Some(opener) = self.opener.as_ref().filter(|_| next <= MAX_REOPENS) else {
@@ -156,6 +230,11 @@ impl Generations {
             )
         })?;
         let old = self.slot().1.clone();
+        if let Some(watched) = &self.watched {
+            *watched.identity.lock().unwrap_or_else(|e| e.into_inner()) =
+                identity_of(&watched.path);
+            watched.gone.store(false, Ordering::Release);
+        }
         let _ = self.cell(next).set((provider, Some(pool)));
         self.current.store(next, Ordering::Release);
         self.poisoned.store(false, Ordering::Release);
