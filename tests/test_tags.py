@@ -224,7 +224,7 @@ class _Ctx:
 
     _converter = duroxide.converter.DEFAULT_CONVERTER
     _trace_in = _trace_out = None  # started without a trace context
-    _marked = duroxide.OrchestrationContext._marked
+    _encode = duroxide.OrchestrationContext._encode
 
 
 def _task():

@@ -241,7 +241,7 @@ class Stepper(gen.OrchestrationStepper):  # type: ignore[misc]  # a generated ba
         registered = self._lookup(info.orchestration_name, info.orchestration_version)
         if registered is None:
             return _step_fail(f"orchestration {name!r} is not registered in this process")
-        mark, input = _trace_mark.split(input) if input.startswith(_trace_mark.MARK) else (None, input)
+        mark, input = _trace_mark.split(input)
         octx = OrchestrationContext(ctx, info, self._converter, mark)
         try:
             value = registered.decode_input(self._converter, input, f"orchestration {name!r}")
@@ -364,7 +364,7 @@ class Invoker(gen.ActivityInvoker):  # type: ignore[misc]  # a generated base (A
         completion: Any,
     ) -> None:
         raw = input
-        mark, input = _trace_mark.split(input) if input.startswith(_trace_mark.MARK) else (None, input)
+        mark, input = _trace_mark.split(input)
         observer = _observe.observer
         if observer is not None:
             client = lambda: ActivityContext(ctx, info, self._converter).get_client()  # noqa: E731

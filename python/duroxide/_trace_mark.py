@@ -54,7 +54,7 @@ def split(payload: str) -> Tuple[Optional[TraceMark], str]:
 
 def strip(payload: str) -> str:
     """The payload without its mark."""
-    return split(payload)[1] if payload.startswith(MARK) else payload
+    return split(payload)[1]
 
 
 def _hash(size: int, *parts: object) -> int:

@@ -121,9 +121,11 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
             f"instance={self.instance_id!r} execution={self.execution_id}>"
         )
 
-    def _marked(self, payload: str, *, retry: bool = False, own: bool = False) -> str:
-        """``payload`` with the trace mark this execution hands on (its own for the next
-        execution), when its input had one; decided by history alone (see _trace_mark)."""
+    def _encode(self, value: Any, what: str, *, retry: bool = False, own: bool = False) -> str:
+        """The payload of ``value`` with the trace mark this execution hands on (its own
+        for the next execution), when its input had one; decided by history alone (see
+        _trace_mark). ``what`` names the value in errors."""
+        payload: str = self._converter.to_payload(value, what)
         mark = self._trace_in if own else self._trace_out
         if mark is None:
             return payload
@@ -156,7 +158,7 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
         command = {
             "t": "activity",
             "name": _name("activity name", name),
-            "input": self._marked(self._converter.to_payload(input, f"input of activity {name!r}")),
+            "input": self._encode(input, f"input of activity {name!r}"),
             "session": None if session_id is None else _session(session_id),
         }
         return ActivityTask("activity", command, result_type)
@@ -218,7 +220,7 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
         command = {
             "t": "retry",
             "name": _name("activity name", name),
-            "input": self._marked(self._converter.to_payload(input, f"input of activity {name!r}"), retry=True),
+            "input": self._encode(input, f"input of activity {name!r}", retry=True),
             "session": None if optional_str("session_id", session_id) is None else _session(session_id),
             "policy": _retry.normalize(chosen),
         }
@@ -260,7 +262,7 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
             "name": _name("orchestration name", name),
             "version": _optional_version(version),
             "id": None if instance_id is None else _validate.identifier("instance_id", instance_id),
-            "input": self._marked(self._converter.to_payload(input, f"input of sub-orchestration {name!r}")),
+            "input": self._encode(input, f"input of sub-orchestration {name!r}"),
         }
         return Task("sub_orchestration", command, result_type)
 
@@ -319,14 +321,14 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
             "name": _name("orchestration name", name),
             "version": _optional_version(version),
             "id": _instance_id(instance_id),
-            "input": self._marked(self._converter.to_payload(input, f"input of orchestration {name!r}")),
+            "input": self._encode(input, f"input of orchestration {name!r}"),
         }
         return Task("start_orchestration", command)
 
     def continue_as_new(self, input: Any = None) -> Task[Any]:
         """End this execution and start the next one with ``input`` and an empty history.
         Nothing after this yield runs."""
-        text = self._marked(self._converter.to_payload(input, "continue_as_new input"), own=True)
+        text = self._encode(input, "continue_as_new input", own=True)
         return Task("continue_as_new", {"t": "can", "input": text})
 
     def continue_as_new_versioned(self, input: Any, version: str) -> Task[Any]:
@@ -335,7 +337,7 @@ class OrchestrationContext(_Tracing, KvMethods, TypedContextMethods):
             "continue_as_new",
             {
                 "t": "can",
-                "input": self._marked(self._converter.to_payload(input, "continue_as_new input"), own=True),
+                "input": self._encode(input, "continue_as_new input", own=True),
                 "version": _validate.version("version", version),
             },
         )

@@ -196,7 +196,7 @@ class Spans:
             if event.kind != "TimerCreated":
                 continue
             done = fired.get(event.event_id)
-            fields = event.fields if isinstance(event.fields, dict) else {}
+            fields = _fields(event)
             span = self._tracer.start_span(
                 "timer",
                 context=within,
@@ -242,7 +242,7 @@ class Spans:
 
 
 def _failure(event: Any) -> str:
-    fields = event.fields if isinstance(event.fields, dict) else {}
+    fields = _fields(event)
     details = fields.get("details")
     return str(details if details is not None else fields)[:1000]
 
@@ -255,16 +255,21 @@ def _attempt(client: Callable[[], Any], info: Any, raw_input: str) -> Optional[i
         events = client().read_execution_history(info.instance_id, info.execution_id)
     except Exception:  # noqa: BLE001
         return None
-    scheduled = [
-        e for e in events
-        if e.kind == "ActivityScheduled" and _fields(e).get("name") == info.activity_name
-        and _fields(e).get("input") == raw_input
-    ]
+    scheduled = [e for e in events if _schedules(e, info.activity_name, raw_input)]
     completed = {e.source_event_id for e in events if e.kind in ("ActivityCompleted", "ActivityFailed")}
     done = sum(1 for e in scheduled if e.event_id in completed)
     return done + 1 if scheduled else None
 
 
+def _schedules(event: Any, name: str, raw_input: str) -> bool:
+    """True for the ActivityScheduled event of activity ``name`` with ``raw_input``."""
+    if event.kind != "ActivityScheduled":
+        return False
+    fields = _fields(event)
+    return fields.get("name") == name and fields.get("input") == raw_input
+
+
 def _fields(event: Any) -> Dict[str, Any]:
+    """An event's fields (decoded from its JSON once per call), {} when not an object."""
     fields = event.fields
     return fields if isinstance(fields, dict) else {}
