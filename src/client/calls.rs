@@ -217,38 +217,29 @@ impl Calls {
                         "instance '{instance_id}' did not set KV key '{key}' within {timeout_ms} ms"
                     ))
                 };
-                let read = |what: &'static str| {
-                    let (core, instance_id, key, events) = (&core, &instance_id, &key, &events);
-                    async move {
-                        let limit = read_limit(deadline);
-                        match guarded(events.address(), limit, core.get_kv_value(instance_id, key))
-                            .await
-                        {
-                            Guarded::Answered(value) => value.map_err(DuroxideError::from),
-                            Guarded::TimedOut if Instant::now() >= deadline => Err(late()),
-                            Guarded::TimedOut => Err(no_answer(what)),
-                            Guarded::Refused(error) => Err(error),
-                        }
-                    }
+                let read = || async {
+                    read_before(
+                        &events,
+                        deadline,
+                        "reading the KV value",
+                        core.get_kv_value(&instance_id, &key),
+                    )
+                    .await?
+                    .ok_or_else(late)?
+                    .map_err(DuroxideError::from)
                 };
-                if let Some(value) = read("reading the KV value").await? {
+                if let Some(value) = read().await? {
                     return Ok(value);
                 }
-                let state: OrchestrationState = match guarded(
-                    events.address(),
-                    read_limit(deadline),
-                    core.get_orchestration_status(&instance_id),
-                )
-                .await
-                {
-                    Guarded::Answered(status) => status?.into(),
-                    Guarded::TimedOut if Instant::now() >= deadline => return Err(late()),
-                    Guarded::TimedOut => return Err(no_answer("reading the instance's state")),
-                    Guarded::Refused(error) => return Err(error),
-                };
+                let status = core.get_orchestration_status(&instance_id);
+                let state: OrchestrationState =
+                    read_before(&events, deadline, "reading the instance's state", status)
+                        .await?
+                        .ok_or_else(late)??
+                        .into();
                 if state.is_terminal() {
                     // The last turn may have set it just before ending.
-                    if let Some(value) = read("reading the KV value").await? {
+                    if let Some(value) = read().await? {
                         return Ok(value);
                     }
                     return Err(DuroxideError::NotFound {
@@ -329,18 +320,13 @@ async fn wait_until<T>(
         let notified = watch.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let read = guarded(
-            events.address(),
-            read_limit(deadline),
-            core.get_orchestration_status(instance_id),
-        )
-        .await;
-        let state: OrchestrationState = match read {
-            Guarded::Answered(status) => status?.into(),
-            Guarded::TimedOut if Instant::now() >= deadline => return Ok(None),
-            Guarded::TimedOut => return Err(no_answer("reading the instance's state")),
-            Guarded::Refused(error) => return Err(error),
+        let status = core.get_orchestration_status(instance_id);
+        let Some(status) =
+            read_before(events, deadline, "reading the instance's state", status).await?
+        else {
+            return Ok(None);
         };
+        let state: OrchestrationState = status?.into();
         if let Some(found) = done(&state) {
             return Ok(Some(found));
         }
@@ -380,6 +366,22 @@ fn no_answer(what: &str) -> DuroxideError {
         "the store did not answer ({what}) within {} s; check that the database is reachable",
         CALL_TIMEOUT.as_secs()
     ))
+}
+
+/// A read inside a wait with this `deadline`: its answer, None when the deadline passed
+/// first, an error when the store did not answer long before it or refused connections.
+async fn read_before<T>(
+    events: &StoreEvents,
+    deadline: Instant,
+    what: &'static str,
+    read: impl Future<Output = T>,
+) -> Result<Option<T>> {
+    match guarded(events.address(), read_limit(deadline), read).await {
+        Guarded::Answered(answer) => Ok(Some(answer)),
+        Guarded::TimedOut if Instant::now() >= deadline => Ok(None),
+        Guarded::TimedOut => Err(no_answer(what)),
+        Guarded::Refused(error) => Err(error),
+    }
 }
 
 /// One store call of a client, given up after `CALL_TIMEOUT`, or at once when the
