@@ -95,16 +95,39 @@ class PgModuleStore:
     provider: Any = None
 
 
-@pytest.fixture(scope="module")
-def _pg_module_store(request):
-    """One PostgreSQL schema (and one provider, so one pool) per test module."""
+def require_postgres_url() -> str:
+    """The PostgreSQL URL to test against; skips the test when none is reachable (fails
+    under CI)."""
     url = postgres_url()
     if url is None:
         _postgres_unavailable("DATABASE_URL is not set and nothing listens on 127.0.0.1:5432")
+    return url
+
+
+def _schema_for(request) -> str:
+    """A schema name of its own for the requesting test module."""
     module = request.module.__name__.rsplit(".", 1)[-1]
     if module.startswith("test_"):
         module = module[len("test_"):]
-    schema = f"test_{module}_{secrets.token_hex(4)}".lower()[:63]
+    return f"test_{module}_{secrets.token_hex(4)}".lower()[:63]
+
+
+@pytest.fixture
+def fresh_pg_schema(request):
+    """(url, schema): a PostgreSQL schema for one test, its tables created before the
+    test (so processes it starts need not race to), dropped after."""
+    url = require_postgres_url()
+    schema = _schema_for(request)
+    PostgresProvider.connect_with_schema(url, schema)
+    yield url, schema
+    drop_schema(url, schema)
+
+
+@pytest.fixture(scope="module")
+def _pg_module_store(request):
+    """One PostgreSQL schema (and one provider, so one pool) per test module."""
+    url = require_postgres_url()
+    schema = _schema_for(request)
     # A server was found (or named by DATABASE_URL): failing to connect to it is a
     # test failure, not a reason to skip.
     provider = PostgresProvider.connect_with_schema(url, schema)

@@ -39,7 +39,7 @@ import pytest
 
 from duroxide import Client, DuroxideError, DuroxideTimeoutError, PostgresProvider, ProviderError
 
-from conftest import _postgres_unavailable, drop_schema, postgres_url
+from conftest import drop_schema, require_postgres_url
 from helpers.tcp_proxy import TcpProxy
 
 INSTANCES = 20
@@ -298,10 +298,7 @@ def assert_outcome(figures: Dict[str, Any]) -> None:
 
 @pytest.fixture
 def pg_url():
-    url = postgres_url()
-    if url is None:
-        _postgres_unavailable("DATABASE_URL is not set and nothing listens on 127.0.0.1:5432")
-    return url
+    return require_postgres_url()
 
 
 def test_runtime_recovers_from_a_10s_database_outage_through_a_proxy(tmp_path, pg_url):

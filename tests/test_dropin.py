@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 import duroxide
-from conftest import _postgres_unavailable, assert_completed, new_id, postgres_url, psql_value, run_psql
+from conftest import _postgres_unavailable, assert_completed, new_id, psql_value, require_postgres_url, run_psql
 from duroxide import (
     InvalidArgumentError,
     PostgresProvider,
@@ -157,9 +157,7 @@ PROBE_PASSWORD = "duroxide-probe-password"
 
 @pytest.fixture
 def password_role():
-    url = postgres_url()
-    if url is None:
-        _postgres_unavailable("DATABASE_URL is not set and nothing listens on 127.0.0.1:5432")
+    url = require_postgres_url()
     rules = psql_value(url, f"SELECT count(*) FROM pg_hba_file_rules WHERE '{PROBE_ROLE}' = ANY(user_name) "
                             "AND auth_method IN ('scram-sha-256', 'md5')")
     if rules == "0":

@@ -10,12 +10,10 @@ as a partition does.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 
 import pytest
 
-from conftest import _postgres_unavailable, drop_schema, postgres_url
 from duroxide import Client, DuroxideTimeoutError, PostgresProvider, ProviderError, Runtime, RuntimeOptions
 from duroxide.aio import Client as AsyncClient
 from helpers.tcp_proxy import TcpProxy
@@ -25,19 +23,15 @@ REFUSED = "refused the connection"
 
 
 @pytest.fixture
-def proxied():
+def proxied(fresh_pg_schema):
     """(provider through a proxy, the proxy, the direct provider) on a fresh schema."""
-    url = postgres_url()
-    if url is None:
-        _postgres_unavailable("DATABASE_URL is not set and nothing listens on 127.0.0.1:5432")
-    schema = f"test_fail_fast_{secrets.token_hex(4)}"
+    url, schema = fresh_pg_schema
     direct = PostgresProvider.connect_with_schema(url, schema)
     proxy = TcpProxy("127.0.0.1", 5432).start()
     try:
         yield PostgresProvider.connect_with_schema(with_port(url, proxy.port), schema), proxy, direct
     finally:
         proxy.close()
-        drop_schema(url, schema)
 
 
 def timed(fn):

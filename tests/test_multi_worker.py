@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import _postgres_unavailable, drop_schema, postgres_url, psql_value
+from conftest import psql_value
 from duroxide import Client, PostgresProvider
 
 WORKER = Path(__file__).parent / "helpers" / "pg_worker.py"
@@ -20,15 +19,8 @@ COUNT = 200
 
 
 @pytest.fixture
-def pg_schema():
-    url = postgres_url()
-    if url is None:
-        _postgres_unavailable("DATABASE_URL is not set and nothing listens on 127.0.0.1:5432")
-    schema = f"test_multi_{secrets.token_hex(4)}"
-    # Create the tables once, before the workers race to.
-    PostgresProvider.connect_with_schema(url, schema)
-    yield url, schema
-    drop_schema(url, schema)
+def pg_schema(fresh_pg_schema):
+    return fresh_pg_schema  # its tables exist before the workers race to create them
 
 
 class Workers:

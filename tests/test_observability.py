@@ -27,7 +27,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import _postgres_unavailable, drop_schema, new_id, postgres_url
+from conftest import new_id
 from duroxide import Client, PostgresProvider, _observe, observability
 
 WORKER = Path(__file__).parent / "helpers" / "otel_worker.py"
@@ -239,13 +239,9 @@ def test_serve_prometheus_refuses_a_bad_port_and_a_taken_one():
     assert _observe.observer is None  # nothing left recording once the last server closed
 
 
-def test_trace_id_reaches_a_worker_in_another_process(otel, tmp_path):
-    url = postgres_url()
-    if url is None:
-        _postgres_unavailable("DATABASE_URL is not set and nothing listens on 127.0.0.1:5432")
+def test_trace_id_reaches_a_worker_in_another_process(otel, tmp_path, fresh_pg_schema):
     tracer_provider, _, _ = otel
-    schema = f"test_otel_{new_id('x')[-8:]}"
-    PostgresProvider.connect_with_schema(url, schema)  # the tables, before the worker starts
+    url, schema = fresh_pg_schema  # its tables exist before the worker starts
     iid, out = new_id("remote"), tmp_path / "spans.json"
     worker = subprocess.Popen([sys.executable, str(WORKER), url, schema, iid, str(out)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -259,7 +255,6 @@ def test_trace_id_reaches_a_worker_in_another_process(otel, tmp_path):
     finally:
         if worker.poll() is None:
             worker.kill()
-        drop_schema(url, schema)
     spans = json.loads(out.read_text())
     [orchestration] = [s for s in spans if s["name"] == "orchestration Traced"]
     [activity] = [s for s in spans if s["name"] == "activity Work"]

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from conftest import _postgres_unavailable, postgres_url, psql_value
+from conftest import _postgres_unavailable, psql_value, require_postgres_url
 from duroxide import InvalidArgumentError, PostgresProvider, ProviderError
 
 BOUND_S = 16  # the documented 15 s connect deadline, plus scheduling slack
@@ -23,10 +23,7 @@ PROBE_ROLE = "duroxide_auth_probe"
 
 @pytest.fixture(scope="module")
 def url():
-    found = postgres_url()
-    if found is None:
-        _postgres_unavailable("DATABASE_URL is not set and nothing listens on 127.0.0.1:5432")
-    return found
+    return require_postgres_url()
 
 
 def with_credentials(url: str, user: str, password: str) -> str:

@@ -11,12 +11,11 @@ import pytest
 from duroxide import Client, PostgresProvider, Runtime, RuntimeOptions, SqliteProvider
 
 from conftest import (
-    _postgres_unavailable,
     assert_completed,
     drop_schema,
     new_id,
-    postgres_url,
     psql_value,
+    require_postgres_url,
     run_psql,
 )
 
@@ -79,15 +78,8 @@ def test_sqlite_files_are_isolated(tmp_path):
     assert Client(b).get_status(iid).status == "NotFound"
 
 
-def _pg_url_or_skip():
-    url = postgres_url()
-    if url is None:
-        _postgres_unavailable("DATABASE_URL is not set and nothing listens on 127.0.0.1:5432")
-    return url
-
-
 def test_postgres_schemas_are_isolated():
-    url = _pg_url_or_skip()
+    url = require_postgres_url()
     s1 = f"test_iso_a_{secrets.token_hex(4)}"
     s2 = f"test_iso_b_{secrets.token_hex(4)}"
     try:
@@ -105,7 +97,7 @@ def test_postgres_schemas_are_isolated():
 
 def test_postgres_connect_without_schema_uses_default_schema():
     # Run in a throwaway database so the default ("public") schema is a fresh one.
-    url = _pg_url_or_skip()
+    url = require_postgres_url()
     dbname = f"duroxide_test_{secrets.token_hex(4)}"
     res = run_psql(url, f'CREATE DATABASE "{dbname}"')
     if res.returncode != 0:
@@ -134,7 +126,7 @@ def test_postgres_connect_without_schema_uses_default_schema():
 
 
 def test_postgres_table_lands_in_requested_schema():
-    url = _pg_url_or_skip()
+    url = require_postgres_url()
     schema = f"test_where_{secrets.token_hex(4)}"
     try:
         provider = PostgresProvider.connect_with_schema(url, schema)

@@ -18,7 +18,7 @@ import sqlite3
 import subprocess
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import pytest
 
@@ -51,7 +51,10 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
-def big_runtime(provider) -> Runtime:
+def running(path) -> Tuple[Runtime, Client]:
+    """A started runtime with "Fill" (one big activity) on the SQLite file ``path``, and a
+    client of the same provider."""
+    provider = SqliteProvider.open(str(path))
     runtime = Runtime(provider, RuntimeOptions(dispatcher_poll_interval_ms=10, log_level="error"))
     runtime.register_activity("Big", lambda ctx, n: "x" * PAYLOAD)
 
@@ -60,7 +63,8 @@ def big_runtime(provider) -> Runtime:
         return len(first) + n
 
     runtime.register_orchestration("Fill", fill)
-    return runtime
+    runtime.start()
+    return runtime, Client(provider)
 
 
 def start_until_refused(client: Client, prefix: str, limit: int = 60) -> List[str]:
@@ -100,10 +104,7 @@ def wait_all_completed(client: Client, ids: List[str], timeout_s: float = 60) ->
 
 def test_a_full_disk_refuses_work_clearly_and_everything_accepted_completes_after(small_disk):
     disk, remount = small_disk
-    provider = SqliteProvider.open(str(disk / "app.db"))
-    runtime = big_runtime(provider)
-    runtime.start()
-    client = Client(provider)
+    runtime, client = running(disk / "app.db")
     try:
         started = start_until_refused(client, "full")
         assert started, "the disk filled before any start"
@@ -134,26 +135,21 @@ def test_a_read_only_file_system_is_refused_at_once_and_queued_work_runs_when_wr
         SqliteProvider.open(str(disk / "app.db"))
     assert time.monotonic() - began < 2  # not the pool's 15 s of retrying
     remount("rw")
-    provider = SqliteProvider.open(str(disk / "app.db"))
-    runtime = big_runtime(provider)
-    runtime.start()
+    runtime, client = running(disk / "app.db")
     try:
-        wait_all_completed(Client(provider), queued)
+        wait_all_completed(client, queued)
     finally:
         runtime.shutdown(2000)
 
 
 def test_a_corrupted_file_is_refused_with_a_clear_error_and_a_restored_copy_works(tmp_path):
     path = tmp_path / "app.db"
-    provider = SqliteProvider.open(str(path))
-    runtime = big_runtime(provider)
-    runtime.start()
-    client = Client(provider)
+    runtime, client = running(path)
     client.start_orchestration("kept-0", "Fill", 0)
     wait_all_completed(client, ["kept-0"])
     runtime.shutdown(2000)
     client.close()
-    del runtime, client, provider
+    del runtime, client
     gc.collect()  # the last connection closes: the WAL is checkpointed into the file
     assert not Path(f"{path}-wal").exists()
     backup = tmp_path / "backup.db"
@@ -178,10 +174,7 @@ def test_a_corrupted_file_is_refused_with_a_clear_error_and_a_restored_copy_work
 
 def test_a_database_file_deleted_under_a_running_runtime_stops_it_clearly_until_restored(tmp_path):
     path = tmp_path / "app.db"
-    provider = SqliteProvider.open(str(path))
-    runtime = big_runtime(provider)
-    runtime.start()
-    client = Client(provider)
+    runtime, client = running(path)
     try:
         kept = [f"kept-{n}" for n in range(3)]
         for n, iid in enumerate(kept):
