@@ -45,8 +45,10 @@ impl Provider {
         if path != ":memory:" {
             check_sqlite_file(file, &path)?;
         }
-        // sqlx does not create the file by default; `mode=rwc` does.
-        let first = format!("sqlite:{path}?mode=rwc");
+        // `check_sqlite_file` created the file; the pool must never create it again (a new
+        // connection made after the file was deleted would start an empty database there).
+        let mode = if path == ":memory:" { "rwc" } else { "rw" };
+        let first = format!("sqlite:{path}?mode={mode}");
         let provider =
             connect(async move { SqliteProvider::new(&first, None).await }).map_err(|e| {
                 DuroxideError::provider(format!("cannot open SQLite database {path:?}: {e}"))
