@@ -1,6 +1,7 @@
 //! How the store calls the provider underneath: SQLite writers from this process take
-//! turns, SQLite lock errors are retried away, and acknowledgements also ride out
-//! transient storage errors for a while.
+//! turns, SQLite lock errors are retried away, acknowledgements also ride out transient
+//! storage errors for a while, and connection failures the provider calls permanent are
+//! made retryable (see `is_connection_failure`).
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -77,6 +78,9 @@ impl Store {
             let mut result = op().await;
             if let Err(e) = &mut result {
                 self.generations.note_failure(generation, e);
+                if is_connection_failure(e) {
+                    e.retryable = true;
+                }
             }
             match result {
                 Err(e)
@@ -104,6 +108,32 @@ impl Store {
     }
 }
 
+/// Texts of failures to reach PostgreSQL that its provider reports as permanent: sqlx's
+/// protocol error when a connection closes during its TLS negotiation (a proxy or load
+/// balancer in front of a stopped server accepts, then hangs up), and the server's own
+/// refusals while it starts, stops or recovers (SQLSTATE 57P01-57P03, 53300). The core
+/// fails an orchestration whose acknowledgement fails with a permanent error, so a
+/// restart of the database must not look like one.
+const CONNECTION_FAILURES: &[&str] = &[
+    "unexpected response from SSLRequest",
+    "error occurred while attempting to establish a TLS connection",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is in recovery mode",
+    "the database system is not yet accepting connections",
+    "terminating connection due to administrator command",
+    "terminating connection due to immediate shutdown",
+    "terminating connection due to unexpected postmaster exit",
+    "sorry, too many clients already",
+];
+
+fn is_connection_failure(e: &ProviderError) -> bool {
+    !e.retryable
+        && CONNECTION_FAILURES
+            .iter()
+            .any(|text| e.message.contains(text))
+}
+
 fn is_lock_error(e: &ProviderError) -> bool {
     e.retryable
         && (e.message.contains("database is locked")
@@ -117,4 +147,28 @@ fn jitter(delay: Duration) -> Duration {
         .map_or(0, |d| u64::from(d.subsec_nanos()));
     let half = delay.as_micros() as u64 / 2;
     Duration::from_micros(half + nanos % (half + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_failures_become_retryable_and_nothing_else_does() {
+        let ssl = ProviderError::permanent(
+            "ack_orchestration_item",
+            "Unexpected error: encountered unexpected or invalid data: unexpected response from SSLRequest: 0x00",
+        );
+        let starting = ProviderError::permanent(
+            "fetch_work_item",
+            "Database error: error returned from database: the database system is starting up",
+        );
+        let duplicate = ProviderError::permanent(
+            "ack_orchestration_item",
+            "Duplicate detected: duplicate key value violates unique constraint",
+        );
+        assert!(is_connection_failure(&ssl));
+        assert!(is_connection_failure(&starting));
+        assert!(!is_connection_failure(&duplicate));
+    }
 }
