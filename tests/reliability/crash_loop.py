@@ -454,8 +454,8 @@ class Harness:
         attempts: Dict[Tuple[str, str], List[List[Optional[int]]]] = defaultdict(list)
         malformed = 0
         for n, line in enumerate(lines):
-            parts = line.split("|")
-            if len(parts) != 3 or parts[2] not in ("start", "end"):
+            parts = line.split("|")  # instance|key|start-or-end|time
+            if len(parts) != 4 or parts[2] not in ("start", "end"):
                 malformed += 1
                 self.violation(f"ledger line {n + 1} is malformed: {line!r}")
                 continue

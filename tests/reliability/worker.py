@@ -5,9 +5,9 @@ Usage: python tests/reliability/worker.py SPEC_JSON LEDGER_PATH
 SPEC_JSON describes the store, as ``ProviderHandle.spec()`` in tests/conftest.py does:
 ``{"kind": "sqlite", "path": ...}`` or ``{"kind": "postgres", "url": ..., "schema": ...}``.
 
-Every activity appends ``<instance>|<key>|start`` to LEDGER_PATH before its work and
-``<instance>|<key>|end`` after it (each line written, flushed and fsync'ed, so a SIGKILL
-loses no line that was written). ``<key>`` comes from the activity's input and names
+Every activity appends ``<instance>|<key>|start|<time>`` to LEDGER_PATH before its work
+and ``<instance>|<key>|end|<time>`` after it (``<time>``: Unix seconds; each line written,
+flushed and fsync'ed, so a SIGKILL loses no line that was written). ``<key>`` comes from the activity's input and names
 the logical call (the step of its instance), so a re-execution of the same call writes
 the same key again.
 
@@ -313,7 +313,8 @@ class Ledger:
         self._lock = threading.Lock()
 
     def record(self, instance_id: str, key: str, what: str) -> None:
-        line = f"{instance_id}|{key}|{what}\n"
+        # The wall-clock time lets the chaos harness order attempts made in several workers.
+        line = f"{instance_id}|{key}|{what}|{time.time():.6f}\n"
         with self._lock:
             self._file.write(line)
             self._file.flush()
