@@ -126,10 +126,6 @@ class ChaosHarness(crash_loop.Harness):
         if self.server is not None:
             self.server.destroy()
 
-    def describe_store(self) -> str:
-        assert self.server is not None and self.proxy is not None
-        return f"a private PostgreSQL on port {self.server.port} (workers through a proxy on {self.proxy.port})"
-
     # ------------------------------------------------------------------ workers
 
     def start_life(self, slot: int) -> WorkerLife:
@@ -265,7 +261,9 @@ class ChaosHarness(crash_loop.Harness):
             assert self.client is not None
             for item in self.plan:
                 self.client.start_orchestration(item["id"], item["name"], item["input"])
-            self.log(f"started {len(self.plan)} orchestrations on {self.describe_store()}")
+            assert self.server is not None and self.proxy is not None
+            self.log(f"started {len(self.plan)} orchestrations on a private PostgreSQL on port {self.server.port} "
+                     f"(workers through a proxy on {self.proxy.port})")
             for slot in range(cfg.workers):
                 self.start_life(slot)
             raiser.start()
@@ -325,17 +323,25 @@ class ChaosHarness(crash_loop.Harness):
     def check_no_permanent_ack_failures(self) -> None:
         """Every fault of the run is transient: an acknowledgement that failed with a
         permanent error would have failed its instance had the database answered the
-        failure's commit (the core records it as the instance's outcome)."""
+        failure's commit (the core records it as the instance's outcome). The one
+        permanent error expected is a lost lock ("Invalid lock token": the lock expired
+        while the database was away); the failure's commit then fails the same way."""
+        lost_locks = 0
         for life in self.runs:
             with open(life.stderr_path, "rb") as f:
                 text = f.read().decode("utf-8", "replace")
             for block in crash_loop.parse_log_blocks(text):
-                if "failed with non-retryable error" in block["message"]:
-                    self.violation(
-                        f"worker life {life.index}: a transient fault reached the core as a permanent error: "
-                        f"{block['message']} ({block['fields'].get('error', '')[:200]})"
-                    )
-                    break
+                if "failed with non-retryable error" not in block["message"]:
+                    continue
+                error = block["fields"].get("error", "")
+                if "Invalid lock token" in error:
+                    lost_locks += 1
+                    continue
+                self.violation(
+                    f"worker life {life.index}: a transient fault reached the core as a permanent error: "
+                    f"{block['message']} ({error[:200]})"
+                )
+        self.figures["acknowledgements_with_an_expired_lock"] = lost_locks
 
     def check_ledger(self) -> None:
         attempts: Dict[Tuple[str, str], List[Dict[str, Any]]] = defaultdict(list)
@@ -413,18 +419,15 @@ class ChaosHarness(crash_loop.Harness):
     def report(self, aborted: Optional[str]) -> Dict[str, Any]:
         rep = super().report(aborted)
         f = rep["figures"]
+        server, proxy = self.server, self.proxy
         f.update(
-            workers=self.config.workers,
-            worker_lives=len(self.runs),
+            workers=self.config.workers, worker_lives=len(self.runs), fault_phase_s=self.config.duration,
             failed_worker_starts=sum(getattr(r, "failed_starts", 0) for r in self.runs),
-            fault_phase_s=self.config.duration,
-            server_restarts=len(self.server.restarts) if self.server else 0,
-            server_down_s=[round(b - a, 2) for a, b in self.server.restarts] if self.server else [],
+            server_restarts=len(server.restarts) if server else 0,
+            server_down_s=[round(b - a, 2) for a, b in server.restarts] if server else [],
             connection_drops=sum(1 for *_, what in self.faults if what == "connections cut"),
-            connections_cut=self.proxy.killed if self.proxy else 0,
-            connections_refused=self.proxy.refused if self.proxy else 0,
-            event_raise_errors=self.event_errors,
-            completed_when_faults_ended=self.completed_at_fault_end,
+            connections_cut=proxy.killed if proxy else 0, connections_refused=proxy.refused if proxy else 0,
+            event_raise_errors=self.event_errors, completed_when_faults_ended=self.completed_at_fault_end,
         )
         if self.config.json_path:
             with open(self.config.json_path, "w", encoding="utf-8") as out:
@@ -446,7 +449,8 @@ def format_summary(report: Dict[str, Any]) -> str:
         lines.append(
             f"  activity calls: {f['activity_calls_expected']}, executions: {f['activity_executions']}, duplicates: "
             f"{f['duplicate_executions']} (after a kill {f['duplicates_after_kill']}, after a database fault "
-            f"{f['duplicates_after_fault']}, unexplained {f['duplicates_unexplained']})"
+            f"{f['duplicates_after_fault']}, unexplained {f['duplicates_unexplained']}); "
+            f"acknowledgements that found their lock expired: {f.get('acknowledgements_with_an_expired_lock', 0)}"
         )
     lines.append(f"  elapsed: {f['elapsed_s']}s (faults {f['fault_phase_s']}s, then {f['final_phase_s']}s to finish); "
                  f"workdir: {report['workdir']}")
@@ -477,7 +481,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--deadline", type=float, default=600.0, help="seconds to finish after the faults")
     p.add_argument("--workdir", default=None)
     p.add_argument("--json", dest="json_path", default=None)
-    p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     if args.instances < 1 or args.workers < 1 or not 0 < args.kill_every_min <= args.kill_every_max:
         p.error("need instances >= 1, workers >= 1 and 0 < kill-every-min <= kill-every-max")
