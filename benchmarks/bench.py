@@ -7,7 +7,8 @@ Scenarios (each asserts its outputs; none is a timed test in CI):
   latency      start -> wait_for_orchestration of a one-activity orchestration, median of 20
   throughput   300 orchestrations x 1 activity, started together
   fanout       1 orchestration x 500 activities with ctx.all
-  chain-N      one orchestration running N activities in sequence (N = 100, 200, 400)
+  chain-N      one orchestration running N activities in sequence (N = 100, 200, 400;
+               --chains 100,200,400,800 for others)
   timers       200 orchestrations each waiting on a 10 ms durable timer
 
 All runtimes use a 1 ms dispatcher poll. PostgreSQL uses DATABASE_URL (default
@@ -26,12 +27,15 @@ import sys
 import tempfile
 import time
 import uuid
-from typing import Callable, Dict
+from typing import Callable, Dict, List, Optional
 
 from duroxide import Client, PostgresProvider, Runtime, RuntimeOptions, SqliteProvider
 
 def options(determinism_checks: str = "sampled") -> RuntimeOptions:
-    return RuntimeOptions(dispatcher_poll_interval_ms=1, log_level="error", determinism_checks=determinism_checks)
+    # determinism_checks only when asked for: the original SDK (compare.py --with-original
+    # runs this file on it) has no such option, and "sampled" is our default.
+    extra = {} if determinism_checks == "sampled" else {"determinism_checks": determinism_checks}
+    return RuntimeOptions(dispatcher_poll_interval_ms=1, log_level="error", **extra)
 
 
 def make_provider(kind: str):
@@ -51,7 +55,9 @@ def build_runtime(provider, determinism_checks: str = "sampled") -> Runtime:
 
     @runtime.register_orchestration("Fan")
     def fan(ctx, n):
-        return sum((yield ctx.all([ctx.schedule_activity("Echo", i) for i in range(n)])))
+        results = yield ctx.all([ctx.schedule_activity("Echo", i) for i in range(n)])
+        # The original SDK's ctx.all gives {"ok": value} per task; ours the values.
+        return sum(r["ok"] if isinstance(r, dict) else r for r in results)
 
     @runtime.register_orchestration("Chain")
     def chain(ctx, n):
@@ -80,19 +86,19 @@ def run_many(client: Client, name: str, inputs: list, timeout_ms: int = 600_000)
     return elapsed
 
 
-def scenarios(quick: bool) -> Dict[str, Callable[[Client], Dict[str, float]]]:
-    chain_sizes = [100] if quick else [100, 200, 400]
+def scenarios(quick: bool, chains: Optional[List[int]] = None) -> Dict[str, Callable[[Client], Dict[str, float]]]:
+    chain_sizes = chains or ([100] if quick else [100, 200, 400])
 
     def latency(client):
         samples = []
         for i in range(20):
             samples.append(run_many(client, "One", [i]) * 1000)
-        return {"median_ms": statistics.median(samples)}
+        return {"median_ms": statistics.median(samples), "units": 20}
 
     def throughput(client):
         n = 100 if quick else 300
         elapsed = run_many(client, "One", list(range(n)))
-        return {"orchestrations_per_s": n / elapsed, "seconds": elapsed}
+        return {"orchestrations_per_s": n / elapsed, "seconds": elapsed, "units": n}
 
     def fanout(client):
         n = 100 if quick else 500
@@ -102,7 +108,7 @@ def scenarios(quick: bool) -> Dict[str, Callable[[Client], Dict[str, float]]]:
         result = client.wait_for_orchestration(instance_id, 600_000)
         assert result.output == sum(range(n)), result
         elapsed = time.perf_counter() - started
-        return {"activities_per_s": n / elapsed, "seconds": elapsed}
+        return {"activities_per_s": n / elapsed, "seconds": elapsed, "units": n}
 
     def chain(n):
         def run(client):
@@ -112,14 +118,14 @@ def scenarios(quick: bool) -> Dict[str, Callable[[Client], Dict[str, float]]]:
             result = client.wait_for_orchestration(instance_id, 600_000)
             assert result.output == sum(range(n)), result
             elapsed = time.perf_counter() - started
-            return {"ms_per_step": elapsed * 1000 / n, "seconds": elapsed}
+            return {"ms_per_step": elapsed * 1000 / n, "seconds": elapsed, "units": n}
 
         return run
 
     def timers(client):
         n = 50 if quick else 200
         elapsed = run_many(client, "Timer", [10] * n)
-        return {"orchestrations_per_s": n / elapsed, "seconds": elapsed}
+        return {"orchestrations_per_s": n / elapsed, "seconds": elapsed, "units": n}
 
     out = {"latency": latency, "throughput": throughput, "fanout": fanout, "timers": timers}
     for n in chain_sizes:
@@ -155,6 +161,7 @@ def main() -> int:
     parser.add_argument("--json", help="write the results to this file")
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     parser.add_argument("--only", help="comma-separated scenarios to run (e.g. throughput,fanout)")
+    parser.add_argument("--chains", help="comma-separated chain lengths (default 100,200,400)")
     parser.add_argument(
         "--determinism-checks", choices=["sampled", "every_turn", "off"], default="sampled",
         help="RuntimeOptions.determinism_checks (default: the library's default, sampled)",
@@ -175,12 +182,16 @@ def main() -> int:
         client = Client(provider)
         try:
             wanted = set(args.only.split(",")) if args.only else None
-            for name, scenario in scenarios(args.quick).items():
+            chains = [int(n) for n in args.chains.split(",")] if args.chains else None
+            for name, scenario in scenarios(args.quick, chains).items():
                 if wanted is not None and name not in wanted:
                     continue
-                before = runtime.driver_stats()
-                results.setdefault(kind, {})[name] = scenario(client)
-                after = runtime.driver_stats()
+                stats = getattr(runtime, "driver_stats", dict)  # not in the original SDK
+                before, cpu_before = stats(), time.process_time()
+                results.setdefault(kind, {})[name] = figures = scenario(client)
+                # CPU of every thread of the process (Python, Rust, SQLite) per unit of work.
+                figures["cpu_ms"] = (time.process_time() - cpu_before) * 1000 / figures.pop("units")
+                after = stats()
                 for key, label in (("python_steps", "python_steps"), ("determinism_check_steps", "check_steps")):
                     results[kind][name][label] = after.get(key, 0) - before.get(key, 0)
                 metrics = ", ".join(f"{k}={v:.2f}" for k, v in results[kind][name].items())

@@ -145,13 +145,30 @@ fn metric(pairs: &[(&str, f64)]) -> Metrics {
     pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
 }
 
+/// CPU seconds this process has used, every thread (Linux: /proc/self/stat, in 1/100 s).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // After the command name's closing parenthesis: fields 3.. ; utime and stime are 14, 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 async fn scenarios(
     client: &Client,
     quick: bool,
+    chains: &[u64],
     only: &dyn Fn(&str) -> bool,
 ) -> Vec<(String, Metrics)> {
     let mut out = Vec::new();
     if only("latency") {
+        let cpu0 = cpu_seconds();
         let mut samples = Vec::new();
         for i in 0..20 {
             samples.push(run_many(client, "One", &[i.to_string()]).await * 1000.0);
@@ -159,22 +176,31 @@ async fn scenarios(
         samples.sort_by(f64::total_cmp);
         out.push((
             "latency".into(),
-            metric(&[("median_ms", (samples[9] + samples[10]) / 2.0)]),
+            metric(&[
+                ("median_ms", (samples[9] + samples[10]) / 2.0),
+                ("cpu_ms", (cpu_seconds() - cpu0) * 1000.0 / 20.0),
+            ]),
         ));
     }
 
     if only("throughput") {
         let n = if quick { 100 } else { 300 };
+        let cpu0 = cpu_seconds();
         let inputs: Vec<String> = (0..n).map(|i| i.to_string()).collect();
         let s = run_many(client, "One", &inputs).await;
         out.push((
             "throughput".into(),
-            metric(&[("orchestrations_per_s", n as f64 / s), ("seconds", s)]),
+            metric(&[
+                ("orchestrations_per_s", n as f64 / s),
+                ("seconds", s),
+                ("cpu_ms", (cpu_seconds() - cpu0) * 1000.0 / n as f64),
+            ]),
         ));
     }
 
     if only("fanout") {
         let n: u64 = if quick { 100 } else { 500 };
+        let cpu0 = cpu_seconds();
         let s = run_one(
             client,
             "Fan",
@@ -184,21 +210,30 @@ async fn scenarios(
         .await;
         out.push((
             "fanout".into(),
-            metric(&[("activities_per_s", n as f64 / s), ("seconds", s)]),
+            metric(&[
+                ("activities_per_s", n as f64 / s),
+                ("seconds", s),
+                ("cpu_ms", (cpu_seconds() - cpu0) * 1000.0 / n as f64),
+            ]),
         ));
     }
 
     if only("timers") {
         let n = if quick { 50 } else { 200 };
+        let cpu0 = cpu_seconds();
         let s = run_many(client, "Timer", &vec!["10".to_string(); n]).await;
         out.push((
             "timers".into(),
-            metric(&[("orchestrations_per_s", n as f64 / s), ("seconds", s)]),
+            metric(&[
+                ("orchestrations_per_s", n as f64 / s),
+                ("seconds", s),
+                ("cpu_ms", (cpu_seconds() - cpu0) * 1000.0 / n as f64),
+            ]),
         ));
     }
 
-    let sizes: &[u64] = if quick { &[100] } else { &[100, 200, 400] };
-    for &n in sizes.iter().filter(|n| only(&format!("chain-{n}"))) {
+    for &n in chains.iter().filter(|n| only(&format!("chain-{n}"))) {
+        let cpu0 = cpu_seconds();
         let s = run_one(
             client,
             "Chain",
@@ -208,7 +243,11 @@ async fn scenarios(
         .await;
         out.push((
             format!("chain-{n}"),
-            metric(&[("ms_per_step", s * 1000.0 / n as f64), ("seconds", s)]),
+            metric(&[
+                ("ms_per_step", s * 1000.0 / n as f64),
+                ("seconds", s),
+                ("cpu_ms", (cpu_seconds() - cpu0) * 1000.0 / n as f64),
+            ]),
         ));
     }
     out
@@ -246,6 +285,12 @@ async fn main() {
             .as_ref()
             .is_none_or(|l| l.iter().any(|n| n == name))
     };
+    // --chains 100,200,400,800: the chain lengths (default 100,200,400; --quick: 100).
+    let chains: Vec<u64> = match value("--chains") {
+        Some(v) => v.split(',').filter_map(|n| n.trim().parse().ok()).collect(),
+        None if quick => vec![100],
+        None => vec![100, 200, 400],
+    };
     let mut results: BTreeMap<String, BTreeMap<String, Metrics>> = BTreeMap::new();
     for kind in kinds {
         let store = provider(kind).await;
@@ -257,7 +302,7 @@ async fn main() {
         let runtime =
             Runtime::start_with_options(store.clone(), activities, orchestrations, options).await;
         let client = Client::new(store);
-        for (name, metrics) in scenarios(&client, quick, &only).await {
+        for (name, metrics) in scenarios(&client, quick, &chains, &only).await {
             let shown: Vec<String> = metrics.iter().map(|(k, v)| format!("{k}={v:.2}")).collect();
             println!("{kind:9} {name:11} {}", shown.join(", "));
             results
