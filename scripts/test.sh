@@ -29,6 +29,13 @@ export DATABASE_URL
 # The dashboard's tests drive a real headless browser (Playwright on Debian's chromium).
 CHROMIUM="$(scripts/ensure_chromium.sh)"
 export CHROMIUM
+# tests/test_kotlin.py compiles and runs the Kotlin bindings (JNA + the npm kotlin-compiler,
+# cached outside the repository). Under CI they must be had; elsewhere the test says why it skips.
+if KOTLIN_HOME="$(scripts/ensure_kotlin.sh)"; then
+    export KOTLIN_HOME
+elif [ "${CI:-}" = true ]; then
+    exit 1
+fi
 
 cargo test --quiet --lib
 python -m pytest "$@"

@@ -39,7 +39,7 @@ _MAP = {
 
 def convert(err: Any) -> errors.DuroxideError:
     """The SDK exception for a native error."""
-    return _MAP.get(type(err), errors.InternalError)(err.message)
+    return _MAP.get(type(err), errors.InternalError)(err.reason)
 
 
 @contextlib.contextmanager

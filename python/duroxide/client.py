@@ -207,7 +207,7 @@ class Client(AdminMethods, TypedClientMethods):
 
     def close(self) -> None:
         """Refuse further calls (they raise :class:`~duroxide.ClosedError`)."""
-        self._native.close()
+        self._native.shutdown()
 
     # Every method below that makes one native call does it through ``_call`` and
     # returns what it returns: ``duroxide.aio.Client`` reuses these methods (their

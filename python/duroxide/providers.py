@@ -129,9 +129,9 @@ class _PasswordSource(gen.CredentialSource):  # type: ignore[misc]  # a generate
         try:
             value = self._password()
         except BaseException as e:  # noqa: B036 - must not escape into Rust
-            raise gen.DuroxideError.InvalidInput(message=f"the password callable raised {type(e).__name__}: {e}") from None
+            raise gen.DuroxideError.InvalidInput(reason=f"the password callable raised {type(e).__name__}: {e}") from None
         if not isinstance(value, str) or not value:
             raise gen.DuroxideError.InvalidInput(
-                message=f"the password callable must return a non-empty str, got {type(value).__name__}"
+                reason=f"the password callable must return a non-empty str, got {type(value).__name__}"
             )
         return value

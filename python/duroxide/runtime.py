@@ -288,7 +288,10 @@ class Runtime:
         (verify-only re-runs under the replay cache, the generator steps they took, and
         the nondeterminism they found). For diagnostics and benchmarks."""
         native = self._native
-        return {} if native is None else dict(native.driver_stats())
+        if native is None:
+            return {}
+        # The core counts steps of any foreign language as "foreign_steps".
+        return {("python_steps" if k == "foreign_steps" else k): v for k, v in native.driver_stats().items()}
 
     def __enter__(self) -> "Runtime":
         return self

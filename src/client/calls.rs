@@ -66,7 +66,7 @@ impl Calls {
                 None => name.clone(),
             };
             return Err(DuroxideError::NotRegistered {
-                message: format!(
+                reason: format!(
                     "orchestration '{what}' is not registered with the runtime running on this provider (registered: {known}); register it before starting instances of it"
                 ),
             });
@@ -243,7 +243,7 @@ impl Calls {
                         return Ok(value);
                     }
                     return Err(DuroxideError::NotFound {
-                        message: format!(
+                        reason: format!(
                             "instance '{instance_id}' ended ({}) without setting KV key '{key}'",
                             state.status
                         ),

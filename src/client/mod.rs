@@ -42,7 +42,7 @@ impl Client {
     }
 
     /// Further calls raise `Closed`.
-    pub fn close(&self) {
+    pub fn shutdown(&self) {
         self.calls.close();
     }
 }
@@ -55,7 +55,7 @@ impl AsyncClient {
     }
 
     /// Further calls raise `Closed`.
-    pub fn close(&self) {
+    pub fn shutdown(&self) {
         self.calls.close();
     }
 }

@@ -6,20 +6,20 @@ use duroxide::ClientError;
 /// an exception class (`python/duroxide/errors.py`).
 #[derive(Debug, thiserror::Error)]
 pub enum DuroxideError {
-    #[error("{message}")]
-    InvalidInput { message: String },
-    #[error("{message}")]
-    NotFound { message: String },
-    #[error("{message}")]
-    NotRegistered { message: String },
-    #[error("{message}")]
-    Timeout { message: String },
-    #[error("{message}")]
-    Provider { message: String },
-    #[error("{message}")]
-    Closed { message: String },
-    #[error("{message}")]
-    Internal { message: String },
+    #[error("{reason}")]
+    InvalidInput { reason: String },
+    #[error("{reason}")]
+    NotFound { reason: String },
+    #[error("{reason}")]
+    NotRegistered { reason: String },
+    #[error("{reason}")]
+    Timeout { reason: String },
+    #[error("{reason}")]
+    Provider { reason: String },
+    #[error("{reason}")]
+    Closed { reason: String },
+    #[error("{reason}")]
+    Internal { reason: String },
 }
 
 pub type Result<T> = std::result::Result<T, DuroxideError>;
@@ -27,27 +27,27 @@ pub type Result<T> = std::result::Result<T, DuroxideError>;
 impl DuroxideError {
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::InvalidInput {
-            message: message.into(),
+            reason: message.into(),
         }
     }
     pub fn provider(message: impl Into<String>) -> Self {
         Self::Provider {
-            message: message.into(),
+            reason: message.into(),
         }
     }
     pub fn closed(message: impl Into<String>) -> Self {
         Self::Closed {
-            message: message.into(),
+            reason: message.into(),
         }
     }
     pub fn internal(message: impl Into<String>) -> Self {
         Self::Internal {
-            message: message.into(),
+            reason: message.into(),
         }
     }
     pub fn timeout(message: impl Into<String>) -> Self {
         Self::Timeout {
-            message: message.into(),
+            reason: message.into(),
         }
     }
 }
@@ -55,10 +55,10 @@ impl DuroxideError {
 impl From<ClientError> for DuroxideError {
     fn from(err: ClientError) -> Self {
         match err {
-            ClientError::InvalidInput { message } => Self::InvalidInput { message },
+            ClientError::InvalidInput { message } => Self::InvalidInput { reason: message },
             ClientError::Timeout => Self::timeout("timed out waiting for the instance"),
             ClientError::InstanceNotFound { instance_id } => Self::NotFound {
-                message: format!("instance '{instance_id}' not found"),
+                reason: format!("instance '{instance_id}' not found"),
             },
             ClientError::InstanceStillRunning { instance_id } => Self::invalid(format!(
                 "instance '{instance_id}' is still running; cancel it and wait until it ends, or pass force=True"
@@ -75,7 +75,7 @@ impl From<ClientError> for DuroxideError {
             }
             ClientError::Provider(e) if e.message.to_ascii_lowercase().contains("not found") => {
                 Self::NotFound {
-                    message: e.to_string(),
+                    reason: e.to_string(),
                 }
             }
             ClientError::Provider(e) => Self::provider(e.to_string()),

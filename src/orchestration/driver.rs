@@ -43,7 +43,7 @@ use crate::store::events::StoreEvents;
 pub struct DriverStats {
     /// Turns begun (each poll of a new orchestration future by the core).
     pub turns: AtomicU64,
-    pub python_steps: AtomicU64,
+    pub foreign_steps: AtomicU64,
     pub replayed_steps: AtomicU64,
     pub cache_hits: AtomicU64,
     pub cache_misses: AtomicU64,
@@ -139,7 +139,7 @@ impl OrchestrationDriver {
                 }
                 let generator = Generator::new(self.env.stepper.clone(), &self.ctx, input);
                 let step = generator.start();
-                bump(&self.env.stats.python_steps);
+                bump(&self.env.stats.foreign_steps);
                 self.on_step(generator, step, cx)
             }
         }
@@ -229,7 +229,7 @@ impl OrchestrationDriver {
         generator.handle.begin_catch_up(trace);
         self.yields = 0;
         let step = generator.start();
-        bump(&self.env.stats.python_steps);
+        bump(&self.env.stats.foreign_steps);
         self.on_step(generator, step, cx)
     }
 
@@ -237,7 +237,7 @@ impl OrchestrationDriver {
         generator.handle.on_outcome(&outcome);
         let (kind, payload) = outcome.into_wire();
         let step = generator.resume(kind, payload);
-        bump(&self.env.stats.python_steps);
+        bump(&self.env.stats.foreign_steps);
         self.on_step(generator, step, cx)
     }
 

@@ -254,7 +254,7 @@ impl Runtime {
         let s = &drivers.stats;
         HashMap::from([
             ("turns".into(), get(&s.turns)),
-            ("python_steps".into(), get(&s.python_steps)),
+            ("foreign_steps".into(), get(&s.foreign_steps)),
             ("replayed_steps".into(), get(&s.replayed_steps)),
             ("cache_hits".into(), get(&s.cache_hits)),
             ("cache_misses".into(), get(&s.cache_misses)),
