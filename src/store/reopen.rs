@@ -7,8 +7,8 @@
 //! connection lives in one transaction that is never committed: it reads a frozen snapshot
 //! (new work is invisible: the runtime stalls) and its writes report success and vanish
 //! when it closes (starts a client was told were stored are lost). So after such a failure
-//! the store stops using the pool at once and opens the file again; the old pool's
-//! connections are closed, and the work they pretended to commit is retried by the callers
+//! the store stops using the pool at once, closes its connections and opens the file
+//! again, and the work they pretended to commit is retried by the callers
 //! (every failed call is retryable). Writing calls take turns (`retry::Access::Write`), so
 //! no other write can meet the broken connection before the switch.
 //!
@@ -47,6 +47,8 @@ const CHUNKS: usize = 16;
 const MAX_REOPENS: usize = CHUNK * CHUNKS - 1;
 const REOPEN_INTERVAL: Duration = Duration::from_secs(1);
 const WATCH_INTERVAL: Duration = Duration::from_millis(500);
+/// How long a reopen waits for the old pool's connections to be returned and closed.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// A database file and the identity (device, inode) of the one the store has open.
 pub struct Watched {
@@ -187,12 +189,11 @@ impl Generations {
         if !self.is_poisoned() {
             return Ok(()); // another call already did
         }
-        if let Some(watched) = self
-            .watched
-            .as_ref()
-            .filter(|w| w.gone.load(Ordering::Acquire))
-        {
+        // Checked here too, not only by the throttled watch: a failure to open a
+        // connection may be the first sign of the deletion.
+        if let Some(watched) = &self.watched {
             if !watched.path.exists() {
+                watched.gone.store(true, Ordering::Release);
                 return Err(ProviderError::retryable(
                     "open",
                     format!(
@@ -221,6 +222,20 @@ impl Generations {
             }
             *last = Some(Instant::now());
         }
+        // The old pool's connections close before the file is opened again: SQLite keys
+        // its shared-memory index by the file's inode, so a connection to a replaced file
+        // would treat the -shm file as its own, truncate it while the old connections map
+        // it (SIGBUS when they touch it), and the old connections' last close deletes the
+        // -wal and -shm files by name, the new database's among them.
+        let old = self.slot().1.clone();
+        if let Some(old) = &old {
+            if tokio::time::timeout(CLOSE_WAIT, old.close()).await.is_err() {
+                tracing::warn!(
+                    target: "duroxide::store",
+                    "the old SQLite pool did not close within {CLOSE_WAIT:?}; opening the database again anyway"
+                );
+            }
+        }
         let (provider, pool) = opener().await.map_err(|e| {
             ProviderError::retryable(
                 "reopen",
@@ -229,7 +244,6 @@ impl Generations {
                 ),
             )
         })?;
-        let old = self.slot().1.clone();
         if let Some(watched) = &self.watched {
             *watched.identity.lock().unwrap_or_else(|e| e.into_inner()) =
                 identity_of(&watched.path);
@@ -242,9 +256,6 @@ impl Generations {
             target: "duroxide::store",
             "reopened the SQLite database after a storage failure (a full disk, an I/O error, a read-only file); calls that failed are retried"
         );
-        if let Some(old) = old {
-            tokio::spawn(async move { old.close().await });
-        }
         Ok(())
     }
 }
