@@ -417,10 +417,9 @@ class ChaosHarness(crash_loop.Harness):
     # ------------------------------------------------------------------ report
 
     def report(self, aborted: Optional[str]) -> Dict[str, Any]:
-        rep = super().report(aborted)
-        f = rep["figures"]
+        """The crash loop's report (which writes --json) with the chaos run's figures."""
         server, proxy = self.server, self.proxy
-        f.update(
+        self.figures.update(
             workers=self.config.workers, worker_lives=len(self.runs), fault_phase_s=self.config.duration,
             failed_worker_starts=sum(getattr(r, "failed_starts", 0) for r in self.runs),
             server_restarts=len(server.restarts) if server else 0,
@@ -429,10 +428,7 @@ class ChaosHarness(crash_loop.Harness):
             connections_cut=proxy.killed if proxy else 0, connections_refused=proxy.refused if proxy else 0,
             event_raise_errors=self.event_errors, completed_when_faults_ended=self.completed_at_fault_end,
         )
-        if self.config.json_path:
-            with open(self.config.json_path, "w", encoding="utf-8") as out:
-                json.dump(rep, out, indent=2, default=str)
-        return rep
+        return super().report(aborted)
 
 
 def format_summary(report: Dict[str, Any]) -> str:
