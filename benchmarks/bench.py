@@ -31,6 +31,10 @@ from typing import Callable, Dict, List, Optional
 
 from duroxide import Client, PostgresProvider, Runtime, RuntimeOptions, SqliteProvider
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from procstat import postgres_cpu  # noqa: E402
+
+
 def options(determinism_checks: str = "sampled") -> RuntimeOptions:
     # determinism_checks only when asked for: the original SDK (compare.py --with-original
     # runs this file on it) has no such option, and "sampled" is our default.
@@ -188,9 +192,14 @@ def main() -> int:
                     continue
                 stats = getattr(runtime, "driver_stats", dict)  # not in the original SDK
                 before, cpu_before = stats(), time.process_time()
+                server_before = postgres_cpu() if kind == "postgres" else 0.0
                 results.setdefault(kind, {})[name] = figures = scenario(client)
-                # CPU of every thread of the process (Python, Rust, SQLite) per unit of work.
-                figures["cpu_ms"] = (time.process_time() - cpu_before) * 1000 / figures.pop("units")
+                # CPU of every thread of the process (Python, Rust, SQLite) per unit of work,
+                # and on PostgreSQL the server's (a local server nothing else uses).
+                units = figures.pop("units")
+                figures["cpu_ms"] = (time.process_time() - cpu_before) * 1000 / units
+                if kind == "postgres":
+                    figures["server_cpu_ms"] = (postgres_cpu() - server_before) * 1000 / units
                 after = stats()
                 for key, label in (("python_steps", "python_steps"), ("determinism_check_steps", "check_steps")):
                     results[kind][name][label] = after.get(key, 0) - before.get(key, 0)

@@ -25,35 +25,11 @@ from typing import Any, Dict, List
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import build_runtime  # noqa: E402
+from procstat import cpu_seconds, postgres_cpu  # noqa: E402
 
 from duroxide import Client, PostgresProvider  # noqa: E402
 
 URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of process ``pid`` (every thread), 0 if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def postgres_cpu() -> float:
-    """CPU used so far by every process named postgres (the server's backends)."""
-    total = 0.0
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/comm") as f:
-                    if f.read().strip() == "postgres":
-                        total += cpu_seconds(int(entry))
-            except OSError:
-                continue
-    return total
 
 
 def serve(schema: str) -> None:
