@@ -29,6 +29,8 @@ pub mod providers;
 pub mod reachability;
 pub mod registered;
 pub mod reopen;
+mod pg_plan;
+pub mod pg_url;
 mod retry;
 pub mod virtual_time;
 

@@ -12,6 +12,8 @@ use crate::ffi::error::{DuroxideError, Result};
 use crate::ffi::executor;
 use crate::store::credentials::{self, CredentialSource};
 use crate::store::events::StoreEvents;
+use crate::store::pg_plan;
+use crate::store::pg_url::{host_port, plaintext_on_loopback, redact, refused_plaintext};
 use crate::store::reopen::{Opener, Watched};
 use crate::store::virtual_time::VirtualTime;
 use crate::store::Store;
@@ -119,6 +121,7 @@ impl Provider {
             )));
         }
         let shown = redact(&url);
+        let plaintext = plaintext_on_loopback(&url, std::env::var("PGSSLMODE").ok().as_deref());
         let provider = connect(async move {
             // sqlx retries a refused connection until its pool timeout; probe first so an
             // unreachable server is reported at once.
@@ -127,9 +130,26 @@ impl Provider {
                     .await
                     .map_err(|e| format!("cannot reach {addr}: {e}"))?;
             }
-            PostgresProvider::new_with_schema(&url, schema.as_deref())
-                .await
-                .map_err(|e| format!("{e:#}"))
+            let open = |url: String| {
+                let schema = schema.clone();
+                async move {
+                    PostgresProvider::new_with_schema(&url, schema.as_deref())
+                        .await
+                        .map_err(|e| format!("{e:#}"))
+                }
+            };
+            // Plaintext first on loopback (see `pg_url`), as written if the server wants TLS.
+            let provider = match plaintext {
+                Some(plain) => match open(plain).await {
+                    Err(e) if refused_plaintext(&e) => open(url).await?,
+                    opened => opened?,
+                },
+                None => open(url).await?,
+            };
+            if let Some(problem) = pg_plan::apply(&provider).await {
+                tracing::warn!(target: "duroxide::store", "{problem}");
+            }
+            Ok::<_, String>(provider)
         })
         .map_err(|e| {
             DuroxideError::provider(format!("cannot connect to PostgreSQL at {shown}: {e}"))
@@ -249,7 +269,6 @@ fn validate_schema_name(schema: &str) -> Result<()> {
     }
 }
 
-/// `host:port` of a TCP PostgreSQL URL; None for socket URLs and when it cannot tell.
 /// The file at `file` can be opened for writing and is empty or a SQLite database.
 fn check_sqlite_file(file: &Path, path: &str) -> Result<()> {
     use std::io::Read;
@@ -275,61 +294,9 @@ fn check_sqlite_file(file: &Path, path: &str) -> Result<()> {
     Ok(())
 }
 
-fn host_port(url: &str) -> Option<String> {
-    let rest = url.split_once("://")?.1;
-    let authority = rest.split(['/', '?']).next()?;
-    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if hostport.is_empty() || hostport.contains(',') {
-        return None; // a socket directory or a multi-host URL: let sqlx decide
-    }
-    if hostport.starts_with('[') {
-        return Some(if hostport.contains("]:") {
-            hostport.to_string()
-        } else {
-            format!("{hostport}:5432")
-        });
-    }
-    Some(if hostport.contains(':') {
-        hostport.to_string()
-    } else {
-        format!("{hostport}:5432")
-    })
-}
-
-/// The URL with its password replaced, for error messages.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let Some((userinfo, host)) = rest.split_once('@') else {
-        return url.to_string();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn host_port_of_urls() {
-        assert_eq!(
-            host_port("postgresql://u:p@db.example:6543/x").as_deref(),
-            Some("db.example:6543")
-        );
-        assert_eq!(
-            host_port("postgres://u@127.0.0.1/x?sslmode=disable").as_deref(),
-            Some("127.0.0.1:5432")
-        );
-        assert_eq!(
-            host_port("postgresql://[::1]:5433/x").as_deref(),
-            Some("[::1]:5433")
-        );
-        assert_eq!(host_port("postgresql:///x?host=/run/postgresql"), None);
-    }
 
     #[test]
     fn schema_names() {
@@ -337,13 +304,5 @@ mod tests {
         assert!(validate_schema_name("x\"; drop table y; --").is_err());
         assert!(validate_schema_name("1abc").is_err());
         assert!(validate_schema_name("").is_err());
-    }
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redact("postgresql://u:secret@h:5432/d"),
-            "postgresql://u:***@h:5432/d"
-        );
     }
 }
