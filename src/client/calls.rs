@@ -102,7 +102,7 @@ impl Calls {
             let found = wait_until(
                 &core,
                 &events,
-                &instance_id,
+                (&instance_id, WakeOn::End),
                 timeout_ms,
                 (POLL_FLOOR, POLL_CEILING),
                 |s| s.is_terminal().then(|| s.clone()),
@@ -130,7 +130,7 @@ impl Calls {
             let found = wait_until(
                 &core,
                 &events,
-                &instance_id,
+                (&instance_id, WakeOn::AnyTurn),
                 timeout_ms,
                 (poll, poll),
                 |s| {
@@ -302,11 +302,20 @@ impl Drop for Waiting {
     }
 }
 
+/// Which in-process commits wake a wait early (it also reads at every poll).
+#[derive(Clone, Copy)]
+enum WakeOn {
+    /// Every committed turn of the instance.
+    AnyTurn,
+    /// Only a turn that ended an execution: a wait for the end needs no read before it.
+    End,
+}
+
 /// Reads the instance's state until `done` returns `Some`, or `timeout_ms` passes (`None`).
 async fn wait_until<T>(
     core: &duroxide::Client,
     events: &Arc<StoreEvents>,
-    instance_id: &str,
+    (instance_id, wake_on): (&str, WakeOn),
     timeout_ms: u64,
     (first_poll, max_poll): (Duration, Duration),
     mut done: impl FnMut(&OrchestrationState) -> Option<T>,
@@ -317,7 +326,10 @@ async fn wait_until<T>(
     let waiting = Waiting::begin();
     loop {
         // Armed before the read, so a commit between the read and the wait still wakes us.
-        let notified = watch.notified();
+        let notified = match wake_on {
+            WakeOn::AnyTurn => watch.notified(),
+            WakeOn::End => watch.ended(),
+        };
         tokio::pin!(notified);
         notified.as_mut().enable();
         let status = core.get_orchestration_status(instance_id);

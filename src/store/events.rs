@@ -2,7 +2,9 @@
 //! provider object in this process:
 //!
 //! - **Waiters**: after a turn of an instance is committed, the in-process waits on that
-//!   instance are woken, so `wait_for_*` returns at once instead of at its next poll.
+//!   instance are woken, so `wait_for_*` returns at once instead of at its next poll. A
+//!   wait for the end is woken only by a turn that ended an execution: each wake costs a
+//!   read of the whole history, and a fan-out of 500 commits 500 turns before its last.
 //! - **Turn notes**: whoever ran a turn (the orchestration driver) may leave a [`TurnNote`]
 //!   for the instance; the store tells it whether the turn's acknowledgement committed, and
 //!   lets it rewrite a failure the turn is about to record. The store does not know what the
@@ -37,7 +39,7 @@ pub trait TurnNote: Send {
 
 #[derive(Default)]
 pub struct StoreEvents {
-    waiters: Mutex<HashMap<String, Arc<Notify>>>,
+    waiters: Mutex<HashMap<String, Arc<Signals>>>,
     lock_retries: AtomicU64,
     /// Lock token -> the orchestration item being processed.
     inflight: Mutex<HashMap<String, Inflight>>,
@@ -68,20 +70,24 @@ impl StoreEvents {
 
     /// Registers interest in `instance`; keep the guard while waiting.
     pub fn watch(self: &Arc<Self>, instance: &str) -> Watch {
-        let notify = lock(&self.waiters)
+        let signals = lock(&self.waiters)
             .entry(instance.to_string())
             .or_default()
             .clone();
         Watch {
             events: self.clone(),
             instance: instance.to_string(),
-            notify,
+            signals,
         }
     }
 
-    pub fn changed(&self, instance: &str) {
-        if let Some(notify) = lock(&self.waiters).get(instance) {
-            notify.notify_waiters();
+    /// A turn of `instance` committed; `ended` when it ended the execution.
+    pub fn changed(&self, instance: &str, ended: bool) {
+        if let Some(signals) = lock(&self.waiters).get(instance) {
+            signals.turn.notify_waiters();
+            if ended {
+                signals.end.notify_waiters();
+            }
         }
     }
 
@@ -197,7 +203,7 @@ impl StoreEvents {
         if let Some(note) = note {
             note.committed(instance, terminal);
         }
-        self.changed(instance);
+        self.changed(instance, terminal);
     }
 
     /// The item went back to the queue: its turn's work is void.
@@ -209,18 +215,32 @@ impl StoreEvents {
     }
 }
 
+/// What the waits on one instance can be woken by.
+#[derive(Default)]
+struct Signals {
+    /// Any committed turn.
+    turn: Notify,
+    /// A committed turn that ended an execution (completed, failed, continued as new).
+    end: Notify,
+}
+
 /// Interest in one instance's changes.
 pub struct Watch {
     events: Arc<StoreEvents>,
     instance: String,
-    notify: Arc<Notify>,
+    signals: Arc<Signals>,
 }
 
 impl Watch {
     /// Completes at the instance's next committed turn. Create it before reading the
     /// state it guards and `enable()` it, so a change in between is not missed.
     pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
-        self.notify.notified()
+        self.signals.turn.notified()
+    }
+
+    /// Like `notified`, but only for a turn that ends an execution.
+    pub fn ended(&self) -> tokio::sync::futures::Notified<'_> {
+        self.signals.end.notified()
     }
 }
 
@@ -228,7 +248,7 @@ impl Drop for Watch {
     fn drop(&mut self) {
         let mut waiters = lock(&self.events.waiters);
         // The map and this guard hold the last two references: nobody else waits.
-        if Arc::strong_count(&self.notify) <= 2 {
+        if Arc::strong_count(&self.signals) <= 2 {
             waiters.remove(&self.instance);
         }
     }
