@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
+use duroxide::providers::Provider as CoreProvider;
 use duroxide::runtime::registry::ActivityRegistry;
 use duroxide::ActivityContext as CoreActivityCtx;
 
@@ -74,6 +75,9 @@ enum Cancellation {
 pub struct ActivityContext {
     ctx: CoreActivityCtx,
     events: Arc<StoreEvents>,
+    /// The store itself: the core's context holds the runtime's view of it (see
+    /// `store::runtime_view`), whose reads are not for user code.
+    store: Arc<dyn CoreProvider>,
     cancellation: Mutex<Cancellation>,
 }
 
@@ -120,7 +124,7 @@ impl ActivityContext {
 
     pub fn get_client(&self) -> Arc<Client> {
         Arc::new(Client::from_core(
-            self.ctx.get_client(),
+            duroxide::Client::new(self.store.clone()),
             self.events.clone(),
         ))
     }
@@ -146,13 +150,14 @@ pub fn registry(
     names: &HashSet<String>,
     invoker: Arc<dyn ActivityInvoker>,
     events: Arc<StoreEvents>,
+    store: Arc<dyn CoreProvider>,
 ) -> Result<ActivityRegistry, String> {
     let mut builder = ActivityRegistry::builder();
     for name in names {
-        let (invoker, events) = (invoker.clone(), events.clone());
+        let shared = (invoker.clone(), events.clone(), store.clone());
         builder = builder.register(name.clone(), move |ctx: CoreActivityCtx, input: String| {
-            let (invoker, events) = (invoker.clone(), events.clone());
-            async move { invoke(invoker, ctx, input, events).await }
+            let (invoker, events, store) = shared.clone();
+            async move { invoke(invoker, ctx, input, (events, store)).await }
         });
     }
     builder.build_result()
@@ -162,7 +167,7 @@ async fn invoke(
     invoker: Arc<dyn ActivityInvoker>,
     ctx: CoreActivityCtx,
     input: String,
-    events: Arc<StoreEvents>,
+    (events, store): (Arc<StoreEvents>, Arc<dyn CoreProvider>),
 ) -> Result<String, String> {
     if !interpreter::alive() {
         return Err("the process is exiting; the activity did not run".into());
@@ -171,6 +176,7 @@ async fn invoke(
     let handle = Arc::new(ActivityContext {
         ctx,
         events,
+        store,
         cancellation: Mutex::new(Cancellation::Watching(None)),
     });
     let name = info.activity_name.clone();

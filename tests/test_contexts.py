@@ -194,3 +194,53 @@ def test_activity_get_client_raises_event_to_another_instance(make_runtime, clie
     client.start_orchestration(notifier_id, "Notifier", {"target": listener_id})
     assert_completed(client.wait_for_orchestration(notifier_id, 30000), "sent")
     assert_completed(client.wait_for_orchestration(listener_id, 30000), {"from": notifier_id})
+
+
+def test_activities_describe_their_own_execution_across_versions(make_runtime, client):
+    # The runtime answers the activity's descriptor from memory (src/store/runtime_view.rs):
+    # each execution's activities must still see that execution's name and version, also
+    # after a continue-as-new onto another version, and in a fan-out.
+    runtime = make_runtime()
+
+    @runtime.register_activity("Describe")
+    def describe(ctx, i):
+        return [ctx.execution_id, ctx.orchestration_name, ctx.orchestration_version, i]
+
+    def body(ctx, n):
+        described = yield ctx.all([ctx.schedule_activity("Describe", i) for i in range(4)])
+        if n == 0:
+            yield ctx.continue_as_new_versioned(1, "2.0.0")
+        return described
+
+    runtime.register_orchestration_versioned("Evolving", "1.0.0")(body)
+    runtime.register_orchestration_versioned("Evolving", "2.0.0")(body)
+    runtime.start()
+    iid = new_id("evolving")
+    client.start_orchestration_versioned(iid, "Evolving", 0, "1.0.0")
+    out = assert_completed(client.wait_for_orchestration(iid, 30000))
+    assert out == [[2, "Evolving", "2.0.0", i] for i in range(4)]
+    first = client.read_execution_history(iid, 1)
+    completed = [e for e in first if e.kind == "ActivityCompleted"]
+    assert len(completed) == 4
+    assert all('"1.0.0"' in (e.data or "") for e in completed), [e.data for e in completed]
+
+
+def test_an_activity_client_reads_the_whole_history(make_runtime, client):
+    # Reads by user code never get the runtime's one-event descriptor answer.
+    runtime = make_runtime()
+
+    @runtime.register_activity("CountEvents")
+    def count_events(ctx, i):
+        status = ctx.get_client().get_status(ctx.instance_id)
+        return [status.status, len(ctx.get_client().read_execution_history(ctx.instance_id, 1))]
+
+    @runtime.register_orchestration("Counting")
+    def counting(ctx, n):
+        return (yield ctx.all([ctx.schedule_activity("CountEvents", i) for i in range(n)]))
+
+    runtime.start()
+    iid = new_id("counting")
+    client.start_orchestration(iid, "Counting", 6)
+    out = assert_completed(client.wait_for_orchestration(iid, 30000))
+    # OrchestrationStarted and six ActivityScheduled at least: never a single event.
+    assert all(status == "Running" and length >= 7 for status, length in out), out

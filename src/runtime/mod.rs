@@ -20,6 +20,7 @@ use crate::orchestration::schedule::Known;
 use crate::runtime::options::RuntimeConfig;
 use crate::store::providers::Provider;
 use crate::store::registered::{self as live, LiveRuntime};
+use crate::store::runtime_view::RuntimeView;
 
 #[derive(Debug, Clone)]
 pub struct OrchestrationRegistration {
@@ -85,6 +86,7 @@ impl Runtime {
             &activity_names,
             self.invoker.clone(),
             self.provider.events(),
+            self.provider.core(),
         )
         .map_err(DuroxideError::invalid)?;
 
@@ -94,7 +96,9 @@ impl Runtime {
             &self.config.service_name,
             self.config.service_version.as_deref(),
         )?;
-        let store = self.provider.core();
+        // The runtime's own view of the store (see `runtime_view`); clients use the store.
+        let store: Arc<dyn duroxide::providers::Provider> =
+            Arc::new(RuntimeView::new(self.provider.core()));
         let core = executor::block_on(async move {
             duroxide::runtime::Runtime::start_with_options(
                 store,

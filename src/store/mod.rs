@@ -25,13 +25,14 @@ use duroxide::Event;
 
 pub mod credentials;
 pub mod events;
+mod pg_plan;
+pub mod pg_url;
 pub mod providers;
 pub mod reachability;
 pub mod registered;
 pub mod reopen;
-mod pg_plan;
-pub mod pg_url;
 mod retry;
+pub mod runtime_view;
 pub mod virtual_time;
 
 use events::StoreEvents;
