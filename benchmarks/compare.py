@@ -96,7 +96,8 @@ def print_table(medians: Dict[str, Results]) -> None:
     peers = [name for name in medians if name != "ours"]
     head = f"{'provider':9} {'scenario':11} {'figure':21} {'ours':>9}"
     head += "".join(f" {p:>9}" for p in peers) + "".join(f" {'/' + p:>9}" for p in peers)
-    print(head + f" {'cpu_ms':>8}" + "".join(f" {p[:3] + ' cpu':>8}" for p in peers if p != "native"))
+    print(head + f" {'cpu_ms':>8}" + "".join(f" {p[:3] + ' cpu':>8}" for p in peers if p != "native")
+          + f" {'srv cpu':>8}" + "".join(f" {p[:3] + ' srv':>8}" for p in peers if p != "native"))
     for kind, scenarios in medians["ours"].items():
         for scenario, metrics in scenarios.items():
             key = HEADLINE.get(scenario, "ms_per_step")
@@ -108,6 +109,11 @@ def print_table(medians: Dict[str, Results]) -> None:
             for p in peers:
                 if p != "native":
                     line += f" {medians[p].get(kind, {}).get(scenario, {}).get('cpu_ms', 0):8.2f}"
+            # The PostgreSQL server's CPU per unit (bench.py measures it; native does not).
+            line += f" {metrics.get('server_cpu_ms', 0):8.2f}"
+            for p in peers:
+                if p != "native":
+                    line += f" {medians[p].get(kind, {}).get(scenario, {}).get('server_cpu_ms', 0):8.2f}"
             print(line)
 
 
