@@ -94,6 +94,11 @@ pub struct OrchestrationDriver {
     last_yield: Option<YieldNote>,
     /// The nondeterminism failure this driver found, if it ended the turn with one.
     divergence: Option<String>,
+    /// A check due at this turn's start, run before the turn schedules anything new. A
+    /// turn that ends the execution drops it (the check before the end covers its record),
+    /// and so does one that never steps the generator (its record has not changed: the
+    /// next check covers it).
+    deferred_check: Option<Trace>,
 }
 
 type Turn = Poll<Result<String, String>>;
@@ -107,6 +112,7 @@ impl OrchestrationDriver {
             yields: 0,
             last_yield: None,
             divergence: None,
+            deferred_check: None,
         }
     }
 
@@ -125,11 +131,7 @@ impl OrchestrationDriver {
                 let trace = generator.handle.take_trace();
                 generator.cached_turns += 1;
                 if self.env.checks.due(generator.cached_turns) {
-                    let checked = self.check(&generator, &trace, RecordEnd::Pending);
-                    if let Err(message) = checked {
-                        generator.handle.put_trace(trace);
-                        return self.finish_diverged(Some(generator), message);
-                    }
+                    self.deferred_check = Some(trace.clone());
                 }
                 self.replay(generator, trace, 0, None, cx)
             }
@@ -221,6 +223,7 @@ impl OrchestrationDriver {
         cx: &mut Context<'_>,
     ) -> Turn {
         bump(&self.env.stats.catch_ups);
+        self.deferred_check = None; // the fresh generator replays the whole record
         let input = stale.input.clone();
         drop(stale);
         trace.truncate(index + 1);
@@ -256,6 +259,7 @@ impl OrchestrationDriver {
         let (task, at) = match step {
             Ok(Step::Yield { task, at }) => (task, at),
             Ok(Step::Return(output)) => {
+                self.deferred_check = None;
                 generator.mark_finished();
                 if self.ctx.is_replaying() {
                     // A generator can only finish on something new: the engine is still
@@ -269,6 +273,7 @@ impl OrchestrationDriver {
                 return self.finish(Some(generator), Ok(output));
             }
             Ok(Step::Fail(message)) => {
+                self.deferred_check = None;
                 generator.mark_finished();
                 if let Err(divergence) = self.check_before_end(&generator, false) {
                     return self.finish_diverged(Some(generator), divergence);
@@ -287,11 +292,15 @@ impl OrchestrationDriver {
                 return self.finish_diverged(Some(generator), message);
             }
         }
-        if matches!(task, Task::Can { .. }) {
+        let checked = if matches!(task, Task::Can { .. }) {
             // Continuing as new ends the execution: the last chance to check it.
-            if let Err(message) = self.check_before_end(&generator, true) {
-                return self.finish_diverged(Some(generator), message);
-            }
+            self.deferred_check = None;
+            self.check_before_end(&generator, true)
+        } else {
+            self.run_deferred_check(&generator)
+        };
+        if let Err(message) = checked {
+            return self.finish_diverged(Some(generator), message);
         }
         let mut pending = match schedule::build(&self.ctx, &task, &self.env.known) {
             Ok(fut) => fut,
@@ -303,6 +312,13 @@ impl OrchestrationDriver {
                 Poll::Pending
             }
             Poll::Ready(outcome) => self.resume(generator, outcome, cx),
+        }
+    }
+
+    fn run_deferred_check(&mut self, generator: &Generator) -> Result<(), String> {
+        match self.deferred_check.take() {
+            Some(record) => self.check(generator, &record, RecordEnd::Pending),
+            None => Ok(()),
         }
     }
 

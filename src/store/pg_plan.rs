@@ -19,7 +19,8 @@ use duroxide_pg_opt::PostgresProvider;
 
 const INDEX: &str = "idx_orch_visible_id";
 
-/// Statements that install the hints in `schema` (already validated by the caller).
+/// The statements that install the hints in `schema` (already validated by the caller):
+/// the index, and the setting on every overload of the function that lacks it.
 fn statements(schema: &str) -> [String; 2] {
     let quoted = format!("\"{}\"", schema.replace('"', "\"\""));
     let literal = schema.replace('\'', "''");
@@ -27,8 +28,6 @@ fn statements(schema: &str) -> [String; 2] {
         format!(
             "CREATE INDEX IF NOT EXISTS {INDEX} ON {quoted}.orchestrator_queue (visible_at, id)"
         ),
-        // Every overload of the function, only where the setting is missing (so a restart
-        // does not rewrite the catalog, and two processes rarely race on it).
         format!(
             "DO $hint$ DECLARE f regprocedure; BEGIN
                FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
@@ -43,18 +42,38 @@ fn statements(schema: &str) -> [String; 2] {
     ]
 }
 
-/// Installs the hints; returns what went wrong, if anything (for the log).
+/// Installs the hints in one transaction; returns what went wrong, if anything (for the
+/// log). The index is created only when missing: `CREATE INDEX IF NOT EXISTS` would still
+/// lock the queue against writers for a moment at every connect of every process. Waiting
+/// for a lock is bounded, so a busy queue delays a connect by at most `lock_timeout`.
 pub async fn apply(provider: &PostgresProvider) -> Option<String> {
-    for statement in statements(provider.schema_name()) {
-        if let Err(error) = sqlx::query(&statement).execute(provider.pool()).await {
-            return Some(format!(
-                "could not tune the orchestration fetch's plan in schema {:?} ({error}); \
-                 fetches stay correct but cost more as the queue grows",
-                provider.schema_name()
-            ));
+    let schema = provider.schema_name();
+    let [index, hint] = statements(schema);
+    let installed: Result<(), sqlx::Error> = async {
+        let mut tx = provider.pool().begin().await?;
+        sqlx::query("SET LOCAL lock_timeout = '2s'")
+            .execute(&mut *tx)
+            .await?;
+        let present: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_indexes WHERE schemaname = $1 AND indexname = $2)",
+        )
+        .bind(schema)
+        .bind(INDEX)
+        .fetch_one(&mut *tx)
+        .await?;
+        if !present {
+            sqlx::query(&index).execute(&mut *tx).await?;
         }
+        sqlx::query(&hint).execute(&mut *tx).await?;
+        tx.commit().await
     }
-    None
+    .await;
+    installed.err().map(|error| {
+        format!(
+            "could not tune the orchestration fetch's plan in schema {schema:?} ({error}); \
+             fetches stay correct but cost more as the queue grows"
+        )
+    })
 }
 
 #[cfg(test)]

@@ -63,15 +63,15 @@ impl Known {
     }
 
     /// The start to answer a read of `instance` with, if an activity of it awaits one.
+    /// The read consumes one fetched activity's turn either way (answered from memory or
+    /// not), so nothing is left behind for instances whose start this process never saw.
     fn describe(&mut self, instance: &str) -> Option<Event> {
         let pending = self.pending.get_mut(instance)?;
-        let (at, execution) = pending
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| self.starts.contains_key(&(instance.to_string(), **e)))
-            .max_by_key(|(_, e)| **e)
-            .map(|(at, e)| (at, *e))?;
-        pending.swap_remove(at);
+        let known = |e: u64| self.starts.contains_key(&(instance.to_string(), e));
+        let at = (0..pending.len())
+            .max_by_key(|&i| (known(pending[i]), pending[i]))
+            .expect("a pending list is never empty");
+        let execution = pending.swap_remove(at);
         if pending.is_empty() {
             self.pending.remove(instance);
         }
@@ -213,6 +213,9 @@ impl Provider for RuntimeView {
         )) = &fetched
         {
             let mut known = self.known();
+            if known.pending.len() >= MAX_STARTS {
+                known.pending.clear(); // their reads go to the store
+            }
             let pending = known.pending.entry(instance.clone()).or_default();
             if pending.len() >= MAX_PENDING {
                 pending.remove(0); // described by a read of the store instead
@@ -319,5 +322,72 @@ impl Provider for RuntimeView {
         instance: &str,
     ) -> Result<Option<duroxide::SystemStats>, ProviderError> {
         self.store.get_instance_stats(instance).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn started(instance: &str, execution: u64, version: &str) -> Event {
+        Event::with_event_id(
+            1,
+            instance,
+            execution,
+            None,
+            EventKind::OrchestrationStarted {
+                name: "O".into(),
+                version: version.into(),
+                input: "null".into(),
+                parent_instance: None,
+                parent_id: None,
+                parent_execution_id: None,
+                carry_forward_events: None,
+                initial_custom_status: None,
+            },
+        )
+    }
+
+    fn version(event: &Event) -> &str {
+        match &event.kind {
+            EventKind::OrchestrationStarted { version, .. } => version,
+            _ => panic!("not a start: {event:?}"),
+        }
+    }
+
+    #[test]
+    fn a_fetched_activity_is_described_by_its_own_execution() {
+        let mut known = Known::default();
+        known.learn(&[started("i", 1, "1.0.0"), started("i", 2, "2.0.0")]);
+        known.pending.insert("i".into(), vec![1, 2]);
+        assert_eq!(known.describe("i").as_ref().map(version), Some("2.0.0"));
+        assert_eq!(known.describe("i").as_ref().map(version), Some("1.0.0"));
+        assert!(known.describe("i").is_none(), "no fetched activity left");
+        assert!(known.pending.is_empty());
+    }
+
+    #[test]
+    fn a_read_without_a_known_start_still_consumes_its_turn() {
+        let mut known = Known::default();
+        known.pending.insert("elsewhere".into(), vec![3]);
+        assert!(known.describe("elsewhere").is_none());
+        assert!(known.pending.is_empty(), "nothing left behind");
+    }
+
+    #[test]
+    fn an_ended_execution_is_forgotten() {
+        let mut known = Known::default();
+        known.learn(&[started("i", 1, "1.0.0")]);
+        known.pending.insert("i".into(), vec![1]);
+        let end = Event::with_event_id(
+            9,
+            "i",
+            1,
+            None,
+            EventKind::OrchestrationCompleted { output: "1".into() },
+        );
+        known.learn(&[end]);
+        assert!(known.starts.is_empty() && known.pending.is_empty());
+        assert!(known.describe("i").is_none());
     }
 }
