@@ -225,8 +225,11 @@ def test_activities_describe_their_own_execution_across_versions(make_runtime, c
     assert all('"1.0.0"' in (e.data or "") for e in completed), [e.data for e in completed]
 
 
-def test_an_activity_client_reads_the_whole_history(make_runtime, client):
-    # Reads by user code never get the runtime's one-event descriptor answer.
+def test_an_activity_client_reads_the_store_while_its_siblings_run(make_runtime, client):
+    # An activity's client is built on the store, not on the runtime's view of it
+    # (src/activity.rs): with six sibling activities fetched at once, it sees its own
+    # instance running and the history it has. (The view's one-event answer is covered by
+    # the unit tests in src/store/runtime_view.rs; get_status alone could not tell it apart.)
     runtime = make_runtime()
 
     @runtime.register_activity("CountEvents")

@@ -8,7 +8,7 @@
 //! with 1,000 queued, most of the server's time in a burst). With an index in that order
 //! and sorting made unattractive inside that one function, the plan walks the queue in
 //! order and stops at the first unlocked row. Same query, same result; only the plan
-//! changes (docs/performance.md, "The queue scan").
+//! changes (docs/performance.md, "Side by side with the original SDK").
 //!
 //! Applied on every connect, idempotently, after the provider's own migrations (a later
 //! migration that re-creates the function drops the setting; the next connect puts it

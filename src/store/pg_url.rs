@@ -6,10 +6,11 @@
 //! certificate check, and plaintext when it does not. On a loopback address that buys
 //! nothing (only root on the same machine can read loopback traffic) and costs a lot with
 //! the system's OpenSSL 3: every new connection loads the whole CA bundle (about 65 ms of
-//! CPU each, 0.65 s for a pool of 10) and every message is encrypted twice over
-//! (docs/performance.md, "TLS to a local server"). So for a loopback host with no
-//! `sslmode` we ask for `disable`; a server that refuses plaintext (a `hostssl`-only
-//! `pg_hba.conf`) gets the URL as written instead. Any explicit `sslmode` is kept.
+//! CPU each, 0.65 s for a pool of 10) and every message is encrypted and decrypted at both
+//! ends (docs/performance.md, "Side by side with the original SDK"). So for a loopback
+//! host with no `sslmode` we ask for `disable`; a server that refuses plaintext (a
+//! `hostssl`-only `pg_hba.conf`) gets the URL as written instead. Any explicit `sslmode`
+//! is kept.
 
 /// `host:port` of a TCP PostgreSQL URL; None for socket URLs and when it cannot tell.
 pub fn host_port(url: &str) -> Option<String> {

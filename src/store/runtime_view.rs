@@ -3,8 +3,8 @@
 //! Before every activity the core reads the orchestration's whole history, only to give
 //! the activity's context the orchestration's name and version (its `OrchestrationStarted`
 //! event). A fan-out of 500 activities read a history of up to 1,000 events 500 times:
-//! the biggest cost of the fan-out, server and client (docs/performance.md, "Activity
-//! descriptors"). This view remembers each execution's start as this process sees it (in
+//! the biggest cost of the fan-out, server and client (docs/performance.md, "Side by side
+//! with the original SDK"). This view remembers each execution's start as this process sees it (in
 //! fetched histories and committed acknowledgements) and answers the read that follows a
 //! fetched activity with that one event.
 //!
@@ -44,16 +44,21 @@ struct Known {
     pending: HashMap<String, Vec<u64>>,
 }
 
+/// The events the view learns from: an execution's start, and its end.
+fn worth_knowing(event: &Event) -> bool {
+    matches!(event.kind, EventKind::OrchestrationStarted { .. }) || event.is_terminal()
+}
+
 impl Known {
     fn learn(&mut self, events: &[Event]) {
-        for event in events {
+        for event in events.iter().filter(|e| worth_knowing(e)) {
             if matches!(event.kind, EventKind::OrchestrationStarted { .. }) {
                 if self.starts.len() >= MAX_STARTS {
                     self.starts.clear();
                 }
                 let key = (event.instance_id.clone(), event.execution_id);
                 self.starts.insert(key, event.clone());
-            } else if event.is_terminal() {
+            } else {
                 // Activities of an ended execution read the store, if any still run.
                 self.starts
                     .remove(&(event.instance_id.clone(), event.execution_id));
@@ -128,9 +133,9 @@ impl Provider for RuntimeView {
         metadata: ExecutionMetadata,
         cancelled_activities: Vec<ScheduledActivityIdentifier>,
     ) -> Result<(), ProviderError> {
-        let starts: Vec<Event> = history_delta
+        let learned: Vec<Event> = history_delta
             .iter()
-            .filter(|e| matches!(e.kind, EventKind::OrchestrationStarted { .. }) || e.is_terminal())
+            .filter(|e| worth_knowing(e))
             .cloned()
             .collect();
         self.store
@@ -144,7 +149,7 @@ impl Provider for RuntimeView {
                 cancelled_activities,
             )
             .await?;
-        self.known().learn(&starts); // only what committed
+        self.known().learn(&learned); // only what committed
         Ok(())
     }
 
