@@ -17,6 +17,7 @@ import shutil
 import sqlite3
 import subprocess
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -142,24 +143,50 @@ def test_a_read_only_file_system_is_refused_at_once_and_queued_work_runs_when_wr
         runtime.shutdown(2000)
 
 
+def open_files_under(directory: Path) -> List[str]:
+    """The files under ``directory`` this process has open (its SQLite connections)."""
+    names = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # closed meanwhile (the listing's own descriptor)
+            continue
+        if target.startswith(f"{directory}/"):
+            names.append(target)
+    return names
+
+
+def wait_all_closed(directory: Path) -> None:
+    """Waits (up to 10 s) until no connection has a file under ``directory`` open: sqlx
+    closes each SQLite connection on its own thread, after its pool is dropped."""
+    deadline = time.monotonic() + 10
+    while open_files_under(directory) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not open_files_under(directory)
+
+
+def restore(backup: Path, path: Path) -> None:
+    """Puts ``backup`` back at ``path`` as an operator would: the file, without the WAL and
+    shared-memory files of the database it replaces."""
+    shutil.copy(backup, path)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
 def test_a_corrupted_file_is_refused_with_a_clear_error_and_a_restored_copy_works(tmp_path):
     path = tmp_path / "app.db"
     runtime, client = running(path)
     client.start_orchestration("kept-0", "Fill", 0)
     wait_all_completed(client, ["kept-0"])
+    backup = tmp_path / "backup.db"
+    with closing(sqlite3.connect(str(path))) as live, closing(sqlite3.connect(str(backup))) as copy:
+        live.backup(copy)  # a consistent copy, as a backup job would take
     runtime.shutdown(2000)
     client.close()
     del runtime, client
-    gc.collect()  # the last connection closes: the WAL is checkpointed into the file
-    # sqlx closes each SQLite connection on its own worker thread, after the pool is gone:
-    # give a loaded machine a moment for the last close to remove the WAL.
-    wal = Path(f"{path}-wal")
-    deadline = time.monotonic() + 10
-    while wal.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not wal.exists()
-    backup = tmp_path / "backup.db"
-    shutil.copy(path, backup)
+    gc.collect()
+    wait_all_closed(tmp_path)
+    restore(backup, path)
     with open(path, "r+b") as f:  # a page of data overwritten: reads of it fail clearly
         f.seek(4096)
         f.write(os.urandom(4096))
@@ -167,13 +194,17 @@ def test_a_corrupted_file_is_refused_with_a_clear_error_and_a_restored_copy_work
         Client(SqliteProvider.open(str(path))).get_status("kept-0")
     except ProviderError as e:
         assert "malformed" in str(e) or "not a database" in str(e), str(e)
+    gc.collect()
+    wait_all_closed(tmp_path)
     with open(path, "r+b") as f:  # and the header
         f.write(b"not a database, not at all!!")
     began = time.monotonic()
     with pytest.raises(ProviderError, match="the file is not a database"):
         SqliteProvider.open(str(path))
     assert time.monotonic() - began < 2
-    shutil.copy(backup, path)
+    gc.collect()
+    wait_all_closed(tmp_path)
+    restore(backup, path)
     restored = Client(SqliteProvider.open(str(path))).get_status("kept-0")
     assert (restored.status, restored.output) == ("Completed", PAYLOAD)
 
@@ -187,7 +218,8 @@ def test_a_database_file_deleted_under_a_running_runtime_stops_it_clearly_until_
             client.start_orchestration(iid, "Fill", n)
         wait_all_completed(client, kept)
         backup = tmp_path / "backup.db"
-        with sqlite3.connect(str(path)) as live, sqlite3.connect(str(backup)) as copy:
+        # (closing(): a sqlite3 connection's own ``with`` commits but leaves it open)
+        with closing(sqlite3.connect(str(path))) as live, closing(sqlite3.connect(str(backup))) as copy:
             live.backup(copy)  # a consistent copy, as a backup job would take
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
