@@ -2,6 +2,7 @@
 
     python benchmarks/bench.py [--provider sqlite|postgres|both] [--json out.json] [--quick] [--only a,b]
                                [--determinism-checks sampled|every_turn|off] [--observe none|otel|prometheus]
+                               [--orchestration-concurrency N] [--worker-concurrency N]
 
 Scenarios (each asserts its outputs; none is a timed test in CI):
   latency      start -> wait_for_orchestration of a one-activity orchestration, median of 20
@@ -35,11 +36,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from procstat import postgres_cpu  # noqa: E402
 
 
+#: --orchestration-concurrency / --worker-concurrency when given (else each SDK's default).
+CONCURRENCY: Dict[str, int] = {}
+
+
 def options(determinism_checks: str = "sampled") -> RuntimeOptions:
     # determinism_checks only when asked for: the original SDK (compare.py --with-original
     # runs this file on it) has no such option, and "sampled" is our default.
-    extra = {} if determinism_checks == "sampled" else {"determinism_checks": determinism_checks}
-    return RuntimeOptions(dispatcher_poll_interval_ms=1, log_level="error", **extra)
+    extra: Dict[str, object] = {} if determinism_checks == "sampled" else {"determinism_checks": determinism_checks}
+    return RuntimeOptions(dispatcher_poll_interval_ms=1, log_level="error", **CONCURRENCY, **extra)
 
 
 def make_provider(kind: str):
@@ -175,7 +180,17 @@ def main() -> int:
         help="otel: instrument() with an SDK tracer and meter that drop what they get; "
         "prometheus: serve_prometheus(0) (benchmarks/observability_overhead.py)",
     )
+    for option in ("orchestration_concurrency", "worker_concurrency"):
+        parser.add_argument(
+            "--" + option.replace("_", "-"), type=int, metavar="N",
+            help=f"RuntimeOptions.{option} (default: the SDK's own default)",
+        )
     args = parser.parse_args()
+    for option in ("orchestration_concurrency", "worker_concurrency"):
+        if getattr(args, option) is not None:
+            if getattr(args, option) < 1:
+                parser.error(f"--{option.replace('_', '-')} must be at least 1")
+            CONCURRENCY[option] = getattr(args, option)
     observe(args.observe)
     kinds = ["sqlite", "postgres"] if args.provider == "both" else [args.provider]
     results: Dict[str, Dict[str, Dict[str, float]]] = {}

@@ -3,6 +3,7 @@ go, alternating them round by round, and prints the medians side by side.
 
     python benchmarks/compare.py [--provider sqlite|postgres|both] [--quick] [--runs N]
                                  [--only a,b] [--with-original] [--no-native] [--json FILE]
+                                 [--orchestration-concurrency N] [--worker-concurrency N]
 
 Needs a release build of the package in the running interpreter (`maturin develop
 --release` or `pip install .`); it builds the native program with `cargo build --release`.
@@ -12,7 +13,9 @@ index, ``--original-version``) into its own virtual environment under
 Each of the N rounds runs every program once, in turn, so a slow spell of the machine
 hits all of them; the median of each figure over the rounds is reported.
 
-Ratios are ours / peer. For times (latency, ms per step) lower is better; for rates
+Each program runs with its own default concurrency unless the two concurrency flags say
+otherwise (the native program takes ours: 4 orchestration turns, 2 activities at once; the
+original's default, the core's, is 2 and 2). Ratios are ours / peer. For times (latency, ms per step) lower is better; for rates
 (orchestrations or activities per second) higher is better. ``cpu_ms`` is the process
 CPU time (every thread) per orchestration (per activity for fan-out, per step for chains).
 """
@@ -128,10 +131,19 @@ def main() -> int:
     parser.add_argument("--original-version", default="0.2.2")
     parser.add_argument("--no-native", action="store_true", help="skip the native-Rust program")
     parser.add_argument("--json", help="write {ours, native, original} medians here")
+    parser.add_argument("--orchestration-concurrency", type=int, metavar="N",
+                        help="for every program (default: each one's own; native: ours')")
+    parser.add_argument("--worker-concurrency", type=int, metavar="N", help="likewise")
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     flags = ["--provider", args.provider] + (["--quick"] if args.quick else [])
+    for option in ("orchestration_concurrency", "worker_concurrency"):
+        value = getattr(args, option)
+        if value is not None:
+            if value < 1:
+                parser.error(f"--{option.replace('_', '-')} must be at least 1")
+            flags += [f"--{option.replace('_', '-')}", str(value)]
     flags += ["--only", args.only] if args.only else []
     flags += ["--chains", args.chains] if args.chains else []
     bench = str(ROOT / "benchmarks/bench.py")

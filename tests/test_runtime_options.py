@@ -11,7 +11,7 @@ from conftest import assert_completed, new_id
 
 DEFAULTS = {
     "dispatcher_poll_interval_ms": 100,
-    "orchestration_concurrency": 2,
+    "orchestration_concurrency": 4,
     "worker_concurrency": 2,
     "orchestrator_lock_timeout_ms": 5000,
     "worker_lock_timeout_ms": 30000,

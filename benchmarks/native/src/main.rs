@@ -1,7 +1,8 @@
 //! The scenarios of `benchmarks/bench.py`, driven from Rust directly on the duroxide
 //! crate with the same options: the floor the Python SDK is measured against.
 //!
-//! `cargo run --release -p duroxide-native-bench -- [--provider sqlite|postgres|both] [--json FILE] [--quick] [--only a,b]`
+//! `cargo run --release -p duroxide-native-bench -- [--provider sqlite|postgres|both] [--json FILE] [--quick] [--only a,b]
+//! [--orchestration-concurrency N] [--worker-concurrency N]`
 //!
 //! Output lines and JSON match bench.py's, so `benchmarks/compare.py` can pair them.
 
@@ -291,12 +292,22 @@ async fn main() {
         None if quick => vec![100],
         None => vec![100, 200, 400],
     };
+    let concurrency = |flag: &str, default: usize| {
+        value(flag)
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(default)
+    };
     let mut results: BTreeMap<String, BTreeMap<String, Metrics>> = BTreeMap::new();
     for kind in kinds {
         let store = provider(kind).await;
         let (activities, orchestrations) = registries();
+        // The Python runtime's defaults (python/duroxide/options.py), not the core's
+        // (2 and 2), unless given: the same options as bench.py's runtime.
         let options = RuntimeOptions {
             dispatcher_min_poll_interval: Duration::from_millis(1),
+            orchestration_concurrency: concurrency("--orchestration-concurrency", 4),
+            worker_concurrency: concurrency("--worker-concurrency", 2),
             ..Default::default()
         };
         let runtime =
