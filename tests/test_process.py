@@ -9,7 +9,12 @@ import pytest
 
 from conftest import OPEN_FROM_SPEC_SOURCE, assert_completed, new_id
 
-PRELUDE = OPEN_FROM_SPEC_SOURCE + r'''
+# A child stuck for 90 s prints every thread's Python stack to stderr, which the failure
+# shows (one child once hung before printing anything, in a full-suite run).
+PRELUDE = r'''
+import faulthandler
+faulthandler.dump_traceback_later(90)
+''' + OPEN_FROM_SPEC_SOURCE + r'''
 import json, os, signal, sys, threading, time
 import duroxide
 
