@@ -165,6 +165,13 @@ def wait_all_closed(directory: Path) -> None:
     assert not open_files_under(directory)
 
 
+def take_backup(path: Path, backup: Path) -> None:
+    """A consistent copy of the live database at ``path``, as a backup job would take
+    (``closing()``: a sqlite3 connection's own ``with`` commits but leaves it open)."""
+    with closing(sqlite3.connect(str(path))) as live, closing(sqlite3.connect(str(backup))) as copy:
+        live.backup(copy)
+
+
 def restore(backup: Path, path: Path) -> None:
     """Puts ``backup`` back at ``path`` as an operator would: the file, without the WAL and
     shared-memory files of the database it replaces."""
@@ -179,8 +186,7 @@ def test_a_corrupted_file_is_refused_with_a_clear_error_and_a_restored_copy_work
     client.start_orchestration("kept-0", "Fill", 0)
     wait_all_completed(client, ["kept-0"])
     backup = tmp_path / "backup.db"
-    with closing(sqlite3.connect(str(path))) as live, closing(sqlite3.connect(str(backup))) as copy:
-        live.backup(copy)  # a consistent copy, as a backup job would take
+    take_backup(path, backup)
     runtime.shutdown(2000)
     client.close()
     del runtime, client
@@ -218,9 +224,7 @@ def test_a_database_file_deleted_under_a_running_runtime_stops_it_clearly_until_
             client.start_orchestration(iid, "Fill", n)
         wait_all_completed(client, kept)
         backup = tmp_path / "backup.db"
-        # (closing(): a sqlite3 connection's own ``with`` commits but leaves it open)
-        with closing(sqlite3.connect(str(path))) as live, closing(sqlite3.connect(str(backup))) as copy:
-            live.backup(copy)  # a consistent copy, as a backup job would take
+        take_backup(path, backup)
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         deadline = time.monotonic() + 5
