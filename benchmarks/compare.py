@@ -15,8 +15,9 @@ hits all of them; the median of each figure over the rounds is reported.
 
 Each program runs with its own default concurrency unless the two concurrency flags say
 otherwise (the native program takes ours: 4 orchestration turns, 2 activities at once; the
-original's default, the core's, is 2 and 2). Ratios are ours / peer. For times (latency, ms per step) lower is better; for rates
-(orchestrations or activities per second) higher is better. ``cpu_ms`` is the process
+original's default, the core's, is 2 and 2). Ratios are ours / peer. For times (latency,
+ms per step) lower is better; for rates (orchestrations or activities per second) higher
+is better. ``cpu_ms`` is the process
 CPU time (every thread) per orchestration (per activity for fan-out, per step for chains).
 """
 
